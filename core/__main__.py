@@ -1,0 +1,5 @@
+"""``python -m dispatchd`` is the ``dispatchd`` command (agents' hooks call it this way)."""
+
+from .cli import main
+
+main()

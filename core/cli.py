@@ -1,0 +1,174 @@
+"""The ``dispatchd`` command line (click). Plugins add commands through ``register_commands``.
+
+Exit codes: 0 success; 1 the command ran and found a problem (an invalid task,
+a failed run); 2 wrong usage; 3 invalid config; 4 another daemon already runs
+on this state dir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .config import Config, ConfigError, load_config
+from .pluginmanager import PluginManager, get_plugin_manager
+
+EXIT_PROBLEM, EXIT_CONFIG, EXIT_RUNNING = 1, 3, 4
+
+
+class Context:
+    """What every subcommand shares: the plugin manager and the lazily loaded config."""
+
+    def __init__(self, pm: PluginManager, config_path: Path | None) -> None:
+        self.pm, self.config_path = pm, config_path
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            try:
+                self._config = load_config(self.config_path)
+            except ConfigError as exc:
+                click.echo(f"dispatchd: invalid config: {exc}", err=True)
+                sys.exit(EXIT_CONFIG)
+        return self._config
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-c", "--config", "config_path", type=click.Path(path_type=Path),
+              envvar="DISPATCHD_CONFIG",
+              help="Config file [default: $XDG_CONFIG_HOME/dispatchd/config.yaml].")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for everything).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.version_option(__version__, prog_name="dispatchd")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool) -> None:
+    """Hand Markdown task files from project inboxes to idle AI-agent sessions in tmux."""
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if verbose < 2:
+        logging.getLogger("watchdog").setLevel(logging.WARNING)
+    if ctx.obj is None:
+        ctx.obj = Context(get_plugin_manager(), config_path)
+    else:
+        ctx.obj.config_path = config_path
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True,
+              help="Scan once, log what would be dispatched where, type nothing, exit.")
+@pass_ctx
+def run(ctx: Context, dry_run: bool) -> None:
+    """Run the daemon in the foreground (SIGINT/SIGTERM stop it cleanly)."""
+    from .engine import Engine
+    from .statefile import AlreadyRunning
+
+    engine = Engine(ctx.config, ctx.pm, dry_run=dry_run)
+    try:
+        asyncio.run(engine.run())
+    except AlreadyRunning as exc:
+        click.echo(f"dispatchd: {exc}", err=True)
+        sys.exit(EXIT_RUNNING)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@pass_ctx
+def validate(ctx: Context, files: tuple[Path, ...]) -> None:
+    """Check task files; exit 1 if any is invalid."""
+    from .fsio import NotATaskFile, read_regular
+    from .task import TaskError, parse_task_text
+
+    bad = 0
+    for path in files:
+        try:
+            data, _ = read_regular(path, ctx.config.max_task_bytes)
+            task = parse_task_text(data.decode("utf-8"), id="-", name=path.name,
+                                   project=Path.cwd(), path=path)
+        except (OSError, NotATaskFile, TaskError, UnicodeDecodeError) as exc:
+            bad += 1
+            click.echo(f"invalid  {path}: {exc}")
+            continue
+        extra = "".join(f" {k}={v}" for k, v in (("model", task.model), ("agent", task.agent),
+                                                 ("session", task.session)) if v)
+        click.echo(f"ok       {path}: priority={task.priority}{extra}")
+        for warning in task.warnings:
+            click.echo(f"warning  {path}: {warning}")
+    sys.exit(EXIT_PROBLEM if bad else 0)
+
+
+@cli.command()
+@click.argument("project", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("source", required=False, type=click.File("r", encoding="utf-8"))
+@click.option("--name", help="File name in the inbox [default: from the title, or a timestamp].")
+@click.option("--title", help="Task title (frontmatter).")
+@click.option("--priority", type=click.Choice(["critical", "high", "default", "low"]))
+@click.option("--model", help="Model override (frontmatter).")
+def enqueue(project: Path, source: Any, name: str | None, title: str | None,
+            priority: str | None, model: str | None) -> None:
+    """Add a task to PROJECT's inbox, atomically; the body comes from SOURCE or stdin."""
+    from .enqueue import EnqueueError, enqueue_task
+
+    text = (source or click.get_text_stream("stdin")).read()
+    try:
+        path = enqueue_task(project, text, name=name, title=title, priority=priority, model=model)
+    except EnqueueError as exc:
+        click.echo(f"dispatchd: {exc}", err=True)
+        sys.exit(EXIT_PROBLEM)
+    click.echo(str(path))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def status(ctx: Context, as_json: bool) -> None:
+    """Sessions, queues per project and in-flight tasks."""
+    from .status import collect_status, render_status
+
+    data = collect_status(ctx.config)
+    click.echo(json.dumps(data, indent=2) if as_json else render_status(data))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def plugins(ctx: Context, as_json: bool) -> None:
+    """Installed plugins: name, version, hooks, status."""
+    from .status import plugin_rows, render_plugins
+
+    rows = plugin_rows(ctx.pm)
+    click.echo(json.dumps(rows, indent=2) if as_json else render_plugins(rows))
+
+
+@cli.command(hidden=False)
+@click.argument("event", type=click.Choice(["stop", "stop-failure", "prompt-submit"]))
+@click.option("--state-dir", type=click.Path(path_type=Path), required=True)
+@click.option("--session", required=True)
+@click.option("--task", "task_id", required=True)
+def hook(event: str, state_dir: Path, session: str, task_id: str) -> None:
+    """Report an agent event to the daemon (called by the agent's own hooks)."""
+    from .callbacks import post_event
+
+    raw = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    try:
+        payload = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        payload = {"raw": raw[:4096]}
+    post_event(state_dir, event, session, task_id, payload if isinstance(payload, dict) else {})
+
+
+def main() -> None:
+    pm = get_plugin_manager()
+    pm.hook.register_commands(cli=cli)
+    cli(obj=Context(pm, None), prog_name="dispatchd")

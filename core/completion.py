@@ -1,0 +1,103 @@
+"""Learning that an agent finished: its own hook first, the screen as a fallback.
+
+The agent's ``Stop`` hook runs ``dispatchd hook stop``, which leaves an event
+file (:mod:`dispatchd.callbacks`); an event counts only for the task id the
+session holds now, so a late or repeated event never frees a session busy with
+a newer task. Without a hook, the screen is checked every
+``dispatcher.completion_poll``: the task is done once the agent, seen busy,
+is idle again (or has looked idle on three checks in a row); a session whose
+pane vanished, or whose agent exited, ends its task as failed with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from .callbacks import AgentEvent, take_events
+from .pool import LAUNCHING, WORKING, Session
+from .trampoline import EXIT_MARKER
+from .transport import PaneRef, TransportError
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+log = logging.getLogger(__name__)
+
+IDLE_CHECKS = 3
+"""Idle looks needed when the busy state was never seen (a turn shorter than one poll)."""
+
+
+class CompletionWatch:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.early: dict[str, AgentEvent] = {}
+        """Events that arrived while their task's launch was still finishing (fast agents)."""
+
+    def started(self, session: Session) -> None:
+        """The session's task was submitted: apply an event that came before we were done."""
+        if session.task is not None and session.task.id in self.early:
+            event = self.early.pop(session.task.id)
+            asyncio.get_running_loop().create_task(self._apply(session, event))
+
+    def take_agent_events(self) -> None:
+        for event in take_events(self.engine.config.state_dir):
+            session = self.engine.pool.get(event.session)
+            task = session.task if session else None
+            if session is None or task is None or task.id != event.task_id:
+                log.info("ignoring %s event for task %s: session %s no longer holds it",
+                         event.event, event.task_id, event.session)
+                continue
+            if session.state == LAUNCHING:
+                self.early[task.id] = event
+            elif session.state == WORKING:
+                asyncio.get_running_loop().create_task(self._apply(session, event))
+
+    async def _apply(self, session: Session, event: AgentEvent) -> None:
+        if event.event == "stop":
+            await self.engine.finish(session, "done")
+        elif event.event == "stop-failure":
+            error = event.payload.get("error") or event.payload.get("reason") or "unknown error"
+            await self.engine.finish(session, "failed", f"the agent reported a failure: {error}")
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.engine.config.completion_poll)
+            self.take_agent_events()
+            working = self.engine.pool.working()
+            if not working:
+                continue
+            try:
+                present = await self.engine.transport.panes()
+            except TransportError as exc:
+                log.warning("cannot check sessions: %s", exc)
+                continue
+            await asyncio.gather(*(self._check(s, present) for s in working))
+
+    async def _check(self, session: Session, present: dict[str, PaneRef]) -> None:
+        pane = session.pane
+        now_pane = present.get(session.name)
+        if pane is None or now_pane is None or now_pane.pane_id != pane.pane_id:
+            await self.engine.finish(session, "failed",
+                                     "session lost: its tmux pane is gone or was re-created")
+            return
+        try:
+            screen = await self.engine.transport.capture(pane)
+        except TransportError:
+            return
+        if session.state != WORKING:
+            return
+        if EXIT_MARKER in screen:
+            await self.engine.finish(session, "failed",
+                                     "the agent exited before reporting completion")
+            return
+        idle = self.engine.hook.agent_idle(screen=screen, config=self.engine.config)
+        if idle is None:
+            return
+        if not idle:
+            session.busy_seen, session.idle_polls = True, 0
+            return
+        session.idle_polls += 1
+        if session.busy_seen or session.idle_polls >= IDLE_CHECKS:
+            await self.engine.finish(session, "done")

@@ -1,0 +1,289 @@
+"""The YAML configuration: the seed's ``pool:``/``dispatcher:`` file, loaded unchanged, plus additions.
+
+Every problem is reported as ``<file>: <key>: <reason>`` before anything starts.
+The reference of every key lives in ``docs/config.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from .durations import parse_duration
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SESSION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_@+=-]{0,99}$")
+"""tmux rewrites ``.`` and ``:`` in session names, so such names could never match."""
+
+
+class ConfigError(Exception):
+    """A config problem, always naming the file, the key and the reason."""
+
+    def __init__(self, source: str, key: str, reason: str) -> None:
+        super().__init__(f"{source}: {key}: {reason}" if key else f"{source}: {reason}")
+        self.source, self.key, self.reason = source, key, reason
+
+
+@dataclass(frozen=True)
+class DedicatedSession:
+    """A session bound to one project (``pool.dedicated[]``)."""
+
+    name: str
+    project: Path
+
+
+@dataclass(frozen=True)
+class AutonomousPool:
+    """Numbered sessions ``prefix+start_index`` … ``prefix+start_index+max-1``."""
+
+    prefix: str = "ccl-auto-"
+    start_index: int = 1
+    min: int = 0
+    max: int = 4
+
+    def names(self) -> list[str]:
+        return [f"{self.prefix}{i}" for i in range(self.start_index, self.start_index + self.max)]
+
+
+@dataclass(frozen=True)
+class TmuxServer:
+    """Which tmux server holds the pool: the user's default, a socket name (-L) or path (-S)."""
+
+    socket_name: str | None = None
+    socket_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration, validated and with defaults applied."""
+
+    source: str = "<defaults>"
+    dedicated: tuple[DedicatedSession, ...] = ()
+    autonomous: AutonomousPool = field(default_factory=AutonomousPool)
+    projects_dirs: tuple[Path, ...] = ()
+    prompt_timeout: float = 30.0
+    poll_interval: float = 60.0
+    cooldown: float = 300.0
+    max_attempts: int = 3
+    completion_poll: float = 2.0
+    settle_time: float = 2.0
+    submit_delay: float = 0.3
+    max_task_bytes: int = 1024 * 1024
+    agent_command: tuple[str, ...] = ("claude",)
+    agent_env: Mapping[str, str] = field(default_factory=dict)
+    message_footer: str = (
+        "IMPORTANT: carry out the actions this task asks for; do not only describe them."
+    )
+    state_dir: Path = field(default_factory=lambda: default_state_dir())
+    tmux: TmuxServer = field(default_factory=TmuxServer)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Sections this version does not know (kept for plugins, e.g. ``plugins:``)."""
+
+    def session_names(self) -> list[str]:
+        """Every session dispatchd may touch, dedicated first (S5)."""
+        return [d.name for d in self.dedicated] + self.autonomous.names()
+
+
+def default_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "dispatchd" / "config.yaml"
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "dispatchd"
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Load ``path`` (or the default location; built-in defaults when that is absent)."""
+    explicit = path is not None
+    path = path or default_config_path()
+    if not path.exists():
+        if explicit:
+            raise ConfigError(str(path), "", "no such file")
+        log.info("no config file at %s: using the built-in defaults", path)
+        return parse_config({}, "<defaults>", base_dir=Path.cwd())
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), "", f"cannot read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), "", f"not valid YAML: {exc}") from exc
+    return parse_config(data if data is not None else {}, str(path), base_dir=path.parent)
+
+
+def parse_config(data: object, source: str, base_dir: Path) -> Config:
+    """Validate a loaded YAML document into a :class:`Config`."""
+    r = _Reader(source, base_dir)
+    top = r.mapping(data, "")
+    pool = r.mapping(top.get("pool", {}), "pool")
+    disp = r.mapping(top.get("dispatcher", {}), "dispatcher")
+    tmux = r.mapping(top.get("tmux", {}), "tmux")
+    r.warn_unknown(pool, "pool", {"dedicated", "autonomous", "shared_projects_dir"})
+    r.warn_unknown(disp, "dispatcher", set(_DISPATCHER_KEYS) | {"projects_dir"})
+    r.warn_unknown(tmux, "tmux", {"socket_name", "socket_path"})
+
+    dedicated = tuple(_dedicated(r, pool.get("dedicated", [])))
+    auto = _autonomous(r, pool.get("autonomous", {}))
+    dirs = [
+        r.path(v, k)
+        for k, v in (("dispatcher.projects_dir", disp.get("projects_dir")),
+                     ("pool.shared_projects_dir", pool.get("shared_projects_dir")))
+        if v is not None
+    ]
+    kwargs: dict[str, Any] = {}
+    for key, convert in _DISPATCHER_KEYS.items():
+        if key in disp:
+            kwargs[key] = convert(r, disp[key], f"dispatcher.{key}")
+    server = TmuxServer(
+        socket_name=r.optional(tmux.get("socket_name"), "tmux.socket_name", r.string),
+        socket_path=r.optional(tmux.get("socket_path"), "tmux.socket_path", r.path),
+    )
+    if server.socket_name and server.socket_path:
+        raise ConfigError(source, "tmux", "give socket_name or socket_path, not both")
+    cfg = Config(
+        source=source, dedicated=dedicated, autonomous=auto,
+        projects_dirs=tuple(dict.fromkeys(dirs)), tmux=server,
+        extra={k: v for k, v in top.items() if k not in {"pool", "dispatcher", "tmux"}},
+        **kwargs,
+    )
+    names = cfg.session_names()
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(source, "pool", f"session names used twice: {', '.join(dupes)}")
+    return cfg
+
+
+class _Reader:
+    """Typed accessors that raise :class:`ConfigError` naming the key."""
+
+    def __init__(self, source: str, base_dir: Path) -> None:
+        self.source, self.base_dir = source, base_dir
+
+    def fail(self, key: str, reason: str) -> ConfigError:
+        return ConfigError(self.source, key, reason)
+
+    def mapping(self, value: object, key: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(key or "<top>", f"expected a mapping, got {type(value).__name__}")
+        return {str(k): v for k, v in value.items()}
+
+    def warn_unknown(self, section: Mapping[str, Any], name: str, known: set[str]) -> None:
+        for key in sorted(set(section) - known):
+            log.warning("%s: %s.%s: unknown key, ignored", self.source, name, key)
+
+    def string(self, value: object, key: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(key, f"expected a non-empty string, got {value!r}")
+        return value
+
+    def integer(self, value: object, key: str, minimum: int = 0) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.fail(key, f"expected an integer >= {minimum}, got {value!r}")
+        return value
+
+    def duration(self, value: object, key: str) -> float:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise self.fail(key, str(exc)) from None
+
+    def path(self, value: object, key: str) -> Path:
+        text = os.path.expandvars(self.string(value, key))
+        p = Path(text).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def optional(self, value: object, key: str, convert: Callable[[object, str], T]) -> T | None:
+        return None if value is None else convert(value, key)
+
+
+def _session_name(r: _Reader, value: object, key: str) -> str:
+    name = r.string(value, key)
+    if not SESSION_NAME.match(name):
+        raise r.fail(key, f"{name!r} is not a usable tmux session name "
+                          "(letters, digits, _ - @ + =; no '.' or ':', which tmux rewrites)")
+    return name
+
+
+def _dedicated(r: _Reader, value: object, key: str = "pool.dedicated") -> list[DedicatedSession]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise r.fail(key, f"expected a list of {{name, project}}, got {type(value).__name__}")
+    out = []
+    for i, item in enumerate(value):
+        entry = r.mapping(item, f"{key}[{i}]")
+        r.warn_unknown(entry, f"{key}[{i}]", {"name", "project"})
+        if "name" not in entry or "project" not in entry:
+            raise r.fail(f"{key}[{i}]", "needs both 'name' and 'project'")
+        out.append(DedicatedSession(_session_name(r, entry["name"], f"{key}[{i}].name"),
+                                    r.path(entry["project"], f"{key}[{i}].project")))
+    return out
+
+
+def _autonomous(r: _Reader, value: object, key: str = "pool.autonomous") -> AutonomousPool:
+    entry = r.mapping(value, key)
+    r.warn_unknown(entry, key, {"prefix", "start_index", "min", "max"})
+    d = AutonomousPool()
+    prefix = r.string(entry.get("prefix", d.prefix), f"{key}.prefix")
+    _session_name(r, prefix, f"{key}.prefix")
+    pool = AutonomousPool(
+        prefix=prefix,
+        start_index=r.integer(entry.get("start_index", d.start_index), f"{key}.start_index"),
+        min=r.integer(entry.get("min", d.min), f"{key}.min"),
+        max=r.integer(entry.get("max", d.max), f"{key}.max"),
+    )
+    if pool.min > pool.max:
+        raise r.fail(f"{key}.min", f"min ({pool.min}) is larger than max ({pool.max})")
+    return pool
+
+
+def _command(r: _Reader, value: object, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (r.string(value, key),)
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
+    raise r.fail(key, f"expected a program name or a list of argv strings, got {value!r}")
+
+
+def _env(r: _Reader, value: object, key: str) -> dict[str, str]:
+    env = r.mapping(value, key)
+    for name, val in env.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or not isinstance(val, str | int):
+            raise r.fail(f"{key}.{name}", "expected NAME: string value")
+    return {k: str(v) for k, v in env.items()}
+
+
+def _positive_duration(r: _Reader, value: object, key: str) -> float:
+    seconds = r.duration(value, key)
+    if seconds <= 0:
+        raise r.fail(key, "must be longer than zero")
+    return seconds
+
+
+_DISPATCHER_KEYS: dict[str, Callable[[_Reader, object, str], Any]] = {
+    "prompt_timeout": _positive_duration,
+    "poll_interval": _positive_duration,
+    "cooldown": lambda r, v, k: r.duration(v, k),
+    "completion_poll": _positive_duration,
+    "settle_time": lambda r, v, k: r.duration(v, k),
+    "submit_delay": lambda r, v, k: r.duration(v, k),
+    "max_attempts": lambda r, v, k: r.integer(v, k, minimum=1),
+    "max_task_bytes": lambda r, v, k: r.integer(v, k, minimum=1),
+    "agent_command": _command,
+    "agent_env": _env,
+    "message_footer": lambda r, v, k: v if isinstance(v, str) else r.string(v, k),
+    "state_dir": lambda r, v, k: r.path(v, k),
+}

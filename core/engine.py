@@ -1,0 +1,387 @@
+"""The event loop: intake of task files, ordering, dispatch rounds, launches and completions.
+
+Everything policy-shaped is a hook call; everything on disk goes through the
+task store; everything in a terminal goes through the session transport. The
+loop itself never waits on I/O: launches and screen checks are separate asyncio
+tasks, and file-system events arrive from the watcher thread as messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from .callbacks import events_dir
+from .completion import CompletionWatch
+from .config import Config
+from .launcher import Launcher, LaunchError
+from .pool import IDLE, LAUNCHING, WORKING, Pool, Session
+from .queue import TaskQueue
+from .statefile import StateDir
+from .store import QUEUE_DIR, FileStore, NotSettled, TaskStore, inbox_of
+from .task import Task, TaskError
+from .text import for_log
+from .tmux import TmuxTransport
+from .transport import PaneRef, SessionTransport, TransportError
+from .watcher import Watcher
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    """One daemon: ``await Engine(config, pm).run()`` until :meth:`stop`."""
+
+    def __init__(self, config: Config, pm: pluggy.PluginManager, *,
+                 store: TaskStore | None = None, transport: SessionTransport | None = None,
+                 dry_run: bool = False) -> None:
+        self.config, self.pm, self.hook = config, pm, pm.hook
+        self.store: TaskStore = store or FileStore(config.max_task_bytes)
+        self.transport: SessionTransport = transport or TmuxTransport(config.tmux,
+                                                                      config.state_dir)
+        self.state = StateDir(config.state_dir)
+        self.launcher = Launcher(config, self.hook, self.transport)
+        self.pool = Pool(config)
+        self.queue = TaskQueue()
+        self.dry_run = dry_run
+        self.projects: set[Path] = set()
+        self.known: dict[tuple[Path, str], tuple[int, int]] = {}
+        """(project, name) → (inode, mtime_ns) of files already read, so a scan re-reads nothing."""
+        self.launches: dict[str, asyncio.Task[None]] = {}
+        self.watcher = Watcher(self._notify_threadsafe, events_dir(config.state_dir))
+        self.completion = CompletionWatch(self)
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._status_pending = False
+
+    # -- lifecycle -------------------------------------------------------
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        if self.dry_run:
+            self._discover()
+            await self.dispatch_round()
+            return
+        self.state.lock()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                self._loop.add_signal_handler(sig, self.stop)
+        try:
+            self._recover()
+            events = self.watcher.start()
+            log.info("dispatchd %s started: %d session(s) configured, %s", os.getpid(),
+                     len(self.pool.sessions), "watching events" if events else "polling only")
+            self.full_scan()
+            workers = [asyncio.create_task(self._dispatcher(), name="dispatcher"),
+                       asyncio.create_task(self._poller(), name="poller"),
+                       asyncio.create_task(self.completion.run(), name="completion")]
+            await self._stopping.wait()
+            for w in workers:
+                w.cancel()
+            await self._shutdown()
+        finally:
+            self.watcher.stop()
+            self.state.unlock()
+
+    def stop(self) -> None:
+        log.info("stopping: no new claims; launches in progress are wound up")
+        self._stopping.set()
+
+    async def _shutdown(self) -> None:
+        for launch in list(self.launches.values()):
+            launch.cancel()
+        if self.launches:
+            await asyncio.gather(*self.launches.values(), return_exceptions=True)
+        self._save_inflight()
+        self._write_status()
+        log.info("stopped: %d task(s) in flight recorded", len(self.pool.working()))
+
+    def wake(self) -> None:
+        """Ask for a dispatch round soon (cheap; many calls make one round)."""
+        self._wake.set()
+        self._status_soon()
+
+    # -- intake -----------------------------------------------------------
+    def _notify_threadsafe(self, kind: str, path: Path) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._on_fs_event, kind, path)
+
+    def _on_fs_event(self, kind: str, path: Path) -> None:
+        if kind == "agent-event":
+            self.completion.take_agent_events()
+        elif kind == "discover":
+            self._discover()
+            for project in self.projects:
+                if path == project or project in path.parents or path in project.parents:
+                    self.scan_project(project)
+        else:
+            project = path.parent.parent.parent
+            if project not in self.projects:
+                return
+            if kind == "gone":
+                self._forget(project, path.name)
+            else:
+                self.ingest(project, path.name, settle=0.0)
+
+    def _discover(self) -> None:
+        """Projects (S1): dedicated sessions' projects and every folder under the projects dirs."""
+        found = {d.project for d in self.config.dedicated}
+        for root in self.config.projects_dirs:
+            with contextlib.suppress(OSError), os.scandir(root) as it:
+                found.update(Path(e.path) for e in it
+                             if not e.name.startswith(".") and e.is_dir(follow_symlinks=True))
+        for project in sorted(found - self.projects):
+            log.info("watching project %s", project)
+        self.projects = found
+        folders: list[Path] = [*self.config.projects_dirs, events_dir(self.config.state_dir)]
+        for project in found:
+            inbox = inbox_of(project)
+            folders.append(inbox if inbox.is_dir() else
+                           project / QUEUE_DIR if (project / QUEUE_DIR).is_dir() else project)
+        self.watcher.sync(folders)
+
+    def full_scan(self) -> None:
+        """The safety net (S2): every project, every inbox; known files cost one ``lstat``."""
+        self._discover()
+        for project in self.projects:
+            self.scan_project(project)
+        self.completion.take_agent_events()
+        self.wake()
+
+    def scan_project(self, project: Path) -> None:
+        names = set(self.store.waiting_names(project))
+        for gone in [n for (p, n) in self.known if p == project and n not in names]:
+            self._forget(project, gone)
+        for name in names:
+            self.ingest(project, name, settle=None)
+
+    def ingest(self, project: Path, name: str, settle: float | None) -> None:
+        """Read one waiting file into the queue (work proportional to that file only).
+
+        ``settle=None`` means "found by a scan or a bare create": the file counts only once
+        it has not changed for ``settle_time`` (it may still be being written).
+        """
+        path = inbox_of(project) / name
+        try:
+            st = os.lstat(path)
+        except OSError:
+            self._forget(project, name)
+            return
+        if self.known.get((project, name)) == (st.st_ino, st.st_mtime_ns):
+            return
+        try:
+            task = self.store.load(project, name, self.config.settle_time
+                                   if settle is None else settle)
+        except NotSettled as wait:
+            assert self._loop is not None
+            self._loop.call_later(wait.delay + 0.01, self.ingest, project, name, None)
+            return
+        except TaskError as exc:
+            self._reject(project, name, str(exc))
+            return
+        if task is None:
+            return
+        for warning in task.warnings:
+            log.warning("task %s: %s", for_log(name), warning)
+        self.known[(project, name)] = (st.st_ino, st.st_mtime_ns)
+        self.queue.add(task, self.hook.task_sort_key(task=task))
+        self.wake()
+
+    def _forget(self, project: Path, name: str) -> None:
+        self.known.pop((project, name), None)
+        self.queue.discard_file(project, name)
+
+    def _reject(self, project: Path, name: str, reason: str) -> None:
+        if self.dry_run:
+            log.warning("DRY-RUN task %s would be set aside: %s", for_log(name), for_log(reason))
+            return
+        self.store.reject(project, name, reason)
+        self._forget(project, name)
+        stub = Task(id="-", name=name, project=project, path=inbox_of(project) / name, body="")
+        self.hook.on_task_finished(task=stub, session=None, outcome="failed", reason=reason)
+
+    # -- dispatch ---------------------------------------------------------
+    async def _dispatcher(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.dispatch_round()
+            except TransportError as exc:
+                log.warning("tmux unavailable, tasks stay queued: %s", exc)
+
+    async def _poller(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.poll_interval)
+            self.full_scan()
+
+    async def dispatch_round(self) -> None:
+        """Give waiting tasks, in order, to free sessions chosen by ``select_session``."""
+        if not len(self.queue) or self._stopping.is_set():
+            return
+        present = await self.transport.panes()
+        free = self.pool.free(present)
+        candidates = [s.info() for s in free]
+        for task in self.queue:
+            if not candidates:
+                break
+            name = self.hook.select_session(task=task, candidates=candidates, config=self.config)
+            if name is None:
+                continue
+            chosen = next((c for c in candidates if c.name == name), None)
+            if chosen is None:
+                log.error("select_session chose %r, which is not a free session; ignored",
+                          for_log(name))
+                continue
+            candidates.remove(chosen)
+            session = self.pool.sessions[name]
+            if self.dry_run:
+                model = self.hook.choose_model(task=task, session=chosen, config=self.config)
+                log.info("DRY-RUN would dispatch session=%s task=%s model=%s", name,
+                         for_log(task.name), model)
+                continue
+            self.queue.remove(task)
+            self.known.pop((task.project, task.path.name), None)
+            session.assign(task, LAUNCHING)
+            self.launches[name] = asyncio.create_task(self._launch(session, task, present[name]),
+                                                      name=f"launch:{name}")
+
+    async def _launch(self, session: Session, task: Task, pane: PaneRef) -> None:
+        sent = False
+        try:
+            claimed = await asyncio.to_thread(self.store.claim, task)
+            if claimed is None:
+                log.info("task %s was taken elsewhere before its claim", for_log(task.name))
+                session.free_up()
+                return
+            task = claimed
+            session.task, session.pane = task, pane
+            self._save_inflight()
+            info = session.info()
+            model, launch = self.launcher.plan(task, info)
+            session.model = model
+            await self.launcher.start(pane, task, launch)
+            message = self.launcher.message(task, info, model)
+            task = await asyncio.to_thread(self.store.mark_sent, task, session.name)
+            sent, session.task = True, task
+            self._save_inflight()
+            await self.launcher.submit(pane, message)
+            session.state = WORKING
+            self._save_inflight()
+            self.hook.on_dispatched(task=task, session=session.info(), model=model)
+            self.completion.started(session)
+        except asyncio.CancelledError:
+            if not sent and task.path.parent.name == "claimed":
+                self.store.release(task)
+                session.free_up()
+            elif sent:
+                session.state = WORKING
+            raise
+        except (LaunchError, TransportError, OSError) as exc:
+            if sent:
+                await self.finish(session, "failed", f"delivery broke off after the text may "
+                                  f"have reached the agent: {exc}")
+            else:
+                await self._launch_failed(session, task, str(exc))
+        finally:
+            self.launches.pop(session.name, None)
+            self.wake()
+
+    async def _launch_failed(self, session: Session, task: Task, reason: str) -> None:
+        info = session.info()
+        session.cooldown_until = time.time() + self.config.cooldown
+        session.last_failure = reason
+        pane = session.pane
+        session.free_up()
+        if pane is not None:
+            with contextlib.suppress(TransportError):
+                await self.transport.reset(pane)  # never leave a half-started agent behind
+        self.hook.on_launch_failed(task=task, session=info, reason=reason)
+        task = task.moved(task.path, attempts=task.attempts + 1)
+        if task.path.parent.name != "claimed":
+            return
+        if task.attempts >= self.config.max_attempts:
+            why = f"launch failed {task.attempts} times; last: {reason}"
+            done = await asyncio.to_thread(self.store.finish, task, "failed", why)
+            self.hook.on_task_finished(task=done, session=None, outcome="failed", reason=why)
+        else:
+            back = await asyncio.to_thread(self.store.release, task)
+            self.ingest(back.project, back.path.name, settle=0.0)
+        self._save_inflight()
+
+    async def finish(self, session: Session, outcome: str, reason: str | None = None) -> None:
+        """The session's task ended: move it to done/ or failed/ and free the session."""
+        task = session.task
+        if task is None:
+            return
+        info = session.info()
+        session.free_up()
+        self._save_inflight()
+        try:
+            final = await asyncio.to_thread(self.store.finish, task, outcome, reason)
+        except FileNotFoundError:
+            log.warning("task file %s vanished from sent/", for_log(task.path))
+            final = task
+        self.hook.on_task_finished(task=final, session=info, outcome=outcome, reason=reason)
+        self.wake()
+
+    # -- persistence ------------------------------------------------------
+    def _recover(self) -> None:
+        """After a restart: claimed tasks go back to the inbox; sent ones stay with their session."""
+        self._discover()
+        inflight = self.state.read_inflight()
+        by_task = {rec.get("task"): (name, rec) for name, rec in inflight.items()}
+        for project in self.projects:
+            for task in self.store.recover(project):
+                name, rec = by_task.get(task.id, (None, {}))
+                session = self.pool.get(name) if name else None
+                if session is None or rec.get("pane_id") is None:
+                    log.warning("task %s is in sent/ with no session on record; left there",
+                                for_log(task.path))
+                    continue
+                session.assign(task, WORKING)
+                session.model = rec.get("model")
+                session.pane = PaneRef(name or "", rec.get("session_id", ""), rec["pane_id"])
+                self.completion.started(session)
+                log.info("session %s is still working on %s", name, for_log(task.name))
+        self._save_inflight()
+
+    def _save_inflight(self) -> None:
+        data: dict[str, dict[str, Any]] = {}
+        for s in self.pool:
+            if s.task is not None and s.state in (LAUNCHING, WORKING):
+                data[s.name] = {"task": s.task.id, "name": s.task.name, "path": str(s.task.path),
+                                "model": s.model, "since": s.since,
+                                "pane_id": s.pane.pane_id if s.pane else None,
+                                "session_id": s.pane.session_id if s.pane else None}
+        self.state.write_inflight(data)
+        self._status_soon()
+
+    def _status_soon(self) -> None:
+        if self._status_pending or self._loop is None or self.dry_run:
+            return
+        self._status_pending = True
+        self._loop.call_later(0.2, self._write_status)
+
+    def _write_status(self) -> None:
+        self._status_pending = False
+        sessions = [{"name": s.name, "kind": s.kind, "state": s.info().state,
+                     "project": str(s.project) if s.project else None,
+                     "task": s.task.name if s.task else None,
+                     "task_id": s.task.id if s.task else None, "model": s.model,
+                     "since": s.since if s.state != IDLE else None,
+                     "cooldown_until": s.cooldown_until if s.in_cooldown() else None,
+                     "last_failure": s.last_failure} for s in self.pool]
+        waiting = [{"id": t.id, "name": t.name, "project": str(t.project),
+                    "priority": t.priority, "arrival": t.arrival} for t in self.queue]
+        with contextlib.suppress(OSError):
+            self.state.write_status({"pid": os.getpid(), "sessions": sessions,
+                                     "waiting": waiting[:1000], "waiting_total": len(waiting),
+                                     "projects": sorted(str(p) for p in self.projects)})

@@ -1,0 +1,62 @@
+"""Writing a task into an inbox the safe way: staged in ``.agent-queue/tmp/``, then linked in.
+
+The daemon never sees a half-written file (the link is atomic), and an existing
+task of the same name is never overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import yaml
+
+from .fsio import move_durable
+from .store import QUEUE_DIR, inbox_of, is_task_name
+from .task import TaskError, parse_task_text
+
+
+class EnqueueError(Exception):
+    """The task was not written; the message says why."""
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60]
+
+
+def enqueue_task(project: Path, body: str, *, name: str | None = None, title: str | None = None,
+                 priority: str | None = None, model: str | None = None) -> Path:
+    """Write a task to ``project``'s inbox and return its path."""
+    fields = {k: v for k, v in (("title", title), ("priority", priority), ("model", model)) if v}
+    text = body
+    if fields:
+        front = yaml.safe_dump(fields, sort_keys=False, allow_unicode=True)
+        text = f"---\n{front}---\n{body}"
+    name = name or f"{_slug(title or '') or 'task'}-{time.strftime('%Y%m%d-%H%M%S')}.md"
+    if not name.endswith(".md"):
+        name += ".md"
+    if "/" in name or not is_task_name(name):
+        raise EnqueueError(f"{name!r} is not a usable task file name")
+    try:
+        parse_task_text(text, id="-", name=name, project=project, path=Path(name))
+    except TaskError as exc:
+        raise EnqueueError(f"invalid task: {exc}") from None
+    if not project.is_dir():
+        raise EnqueueError(f"project directory {project} does not exist")
+    staging = project / QUEUE_DIR / "tmp"
+    staging.mkdir(parents=True, exist_ok=True)
+    inbox_of(project).mkdir(parents=True, exist_ok=True)
+    tmp = staging / f"{os.getpid()}-{time.time_ns()}-{name}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    dst = inbox_of(project) / name
+    try:
+        move_durable(tmp, dst)
+    except FileExistsError:
+        tmp.unlink()
+        raise EnqueueError(f"{dst} already exists; choose another --name") from None
+    return dst

@@ -1,0 +1,96 @@
+"""Durable, race-free file operations: every state change of a task is one of these."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or create in ``path`` durable (rename alone is atomic, not durable)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def move_durable(src: Path, dst: Path) -> None:
+    """Rename ``src`` to ``dst`` without ever replacing an existing ``dst``, then fsync both dirs.
+
+    ``os.link`` fails with ``FileExistsError`` where ``rename`` would silently
+    overwrite, so an archive never loses an earlier record. Raises
+    ``FileNotFoundError`` when ``src`` is gone (someone else moved it first).
+    """
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    os.link(src, dst, follow_symlinks=False)
+    try:
+        os.unlink(src)
+    except FileNotFoundError:
+        # A concurrent mover took src between our link and unlink: the claim is theirs.
+        os.unlink(dst)
+        raise
+    fsync_dir(dst.parent)
+    if src.parent != dst.parent:
+        fsync_dir(src.parent)
+
+
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write ``path`` through a temporary file and a rename, so readers never see half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    if durable:
+        fsync_dir(path.parent)
+
+
+def append_line(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line in a single write (O_APPEND: lines from several writers never mix)."""
+    line = (json.dumps(record, ensure_ascii=True, sort_keys=True) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+class NotATaskFile(Exception):
+    """The path is not a regular file dispatchd may read (symlink, FIFO, directory, too big)."""
+
+
+def read_regular(path: Path, max_bytes: int) -> tuple[bytes, os.stat_result]:
+    """Read a task file without following symlinks, blocking on FIFOs or reading past the cap."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotATaskFile("is a symbolic link; dispatchd only reads regular files") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotATaskFile("is not a regular file")
+        if st.st_size > max_bytes:
+            raise NotATaskFile(f"is {st.st_size} bytes, larger than max_task_bytes ({max_bytes})")
+        chunks, left = [], max_bytes + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > max_bytes:
+            raise NotATaskFile(f"grew past max_task_bytes ({max_bytes}) while being read")
+        return data, st
+    finally:
+        os.close(fd)

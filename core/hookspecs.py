@@ -1,0 +1,127 @@
+"""Every hook dispatchd calls: the one place that defines what a plugin can change.
+
+A plugin is any object or module with functions marked ``@dispatchd.hookimpl``
+whose names match these specs. "One answer" hooks are ``firstresult``: the
+first non-``None`` result wins, so a plugin answers for the cases it cares about
+and returns ``None`` to leave the rest to the next plugin, and finally to the
+built-in default (registered ``trylast`` in ``dispatchd.plugins``).
+Hooks run on the daemon's event loop: they must return quickly and never
+wait on I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import hookspec
+
+if TYPE_CHECKING:
+    import click
+
+    from .config import Config
+    from .hooktypes import AgentLaunch, SessionInfo
+    from .task import Task
+
+
+@hookspec(firstresult=True)
+def task_sort_key(task: Task) -> tuple[Any, ...] | None:
+    """Return the key that orders waiting tasks; smaller goes first.
+
+    Default: priority rank (critical, high, default, low), then arrival time,
+    then id. Called once per task when it is first read.
+    """
+
+
+@hookspec(firstresult=True)
+def select_session(
+    task: Task, candidates: Sequence[SessionInfo], config: Config
+) -> str | None:
+    """Pick the session that takes ``task``, by name, among ``candidates``.
+
+    ``candidates`` are the sessions free right now (tmux session exists, idle,
+    not in cooldown), dedicated ones first. Return a name from ``candidates``,
+    or ``None`` to pass. Default: a task bound to a session (``session:``) goes
+    only there; otherwise the project's dedicated session, else the first free
+    autonomous session; ``None`` when nothing fits (the task waits).
+    """
+
+
+@hookspec(firstresult=True)
+def choose_model(task: Task, session: SessionInfo, config: Config) -> str | None:
+    """Return the model name for ``task`` on ``session``.
+
+    Default (S4): the task's ``model:`` field if set, else ``opus`` for
+    ``critical`` and ``sonnet`` for everything else.
+    """
+
+
+@hookspec(firstresult=True)
+def agent_command(
+    task: Task, session: SessionInfo, model: str, config: Config
+) -> AgentLaunch | None:
+    """Return how to start the agent for ``task``: argv and environment.
+
+    The argv is executed directly in the task's project directory (no shell);
+    never build a command line by string formatting. Default: Claude Code,
+    ``claude --model <m> --dangerously-skip-permissions [--resume <id>]`` with
+    its ``Stop`` hook wired back to dispatchd.
+    """
+
+
+@hookspec(firstresult=True)
+def agent_ready(screen: str, task: Task, config: Config) -> bool | None:
+    """Return whether the agent shown on ``screen`` is ready to take the task.
+
+    ``screen`` is the text of the pane (``tmux capture-pane -p``). Default:
+    Claude Code's input line (``❯`` at column 0) is on screen and no busy
+    sign (``esc to interrupt``) is.
+    """
+
+
+@hookspec(firstresult=True)
+def agent_idle(screen: str, config: Config) -> bool | None:
+    """Return whether the agent on ``screen`` has finished its turn and waits for input.
+
+    Used to detect completion when no agent hook reports it. Return ``None``
+    when the screen says nothing certain.
+    """
+
+
+@hookspec(firstresult=True)
+def build_message(task: Task, session: SessionInfo, model: str, config: Config) -> str | None:
+    """Return the text pasted into the agent (S8).
+
+    Default: ``[<file name>] <body>``, a blank line, and the footer from
+    ``dispatcher.message_footer``. The text is sanitised after this hook: no
+    control character or escape sequence reaches the terminal.
+    """
+
+
+@hookspec
+def on_dispatched(task: Task, session: SessionInfo, model: str) -> None:
+    """Called after the task's text was pasted and submitted (the task is in ``sent/``)."""
+
+
+@hookspec
+def on_task_finished(task: Task, session: SessionInfo | None, outcome: str,
+                     reason: str | None) -> None:
+    """Called when a task reaches ``done/`` or ``failed/``; ``outcome`` is ``done`` or ``failed``.
+
+    ``session`` is None for a task that failed before any session took it (a
+    broken file, too many failed launches).
+    """
+
+
+@hookspec
+def on_launch_failed(task: Task, session: SessionInfo, reason: str) -> None:
+    """Called when starting the agent failed before any text was sent.
+
+    The task is back in the inbox (or in ``failed/`` after
+    ``dispatcher.max_attempts``) and the session is in cooldown.
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add subcommands to the ``dispatchd`` command line (``cli.add_command(...)``)."""

@@ -1,0 +1,40 @@
+"""The small value types that hooks receive and return (see :mod:`dispatchd.hookspecs`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+SessionKind = Literal["dedicated", "autonomous"]
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """A session of the pool as a policy hook sees it (a snapshot; changing it changes nothing)."""
+
+    name: str
+    kind: SessionKind
+    project: Path | None = None
+    """The project of a dedicated session; None for an autonomous one."""
+    state: str = "idle"
+    """``idle``, ``launching``, ``working`` or ``cooldown``."""
+    task: str | None = None
+    """Name of the task it is working on, if any."""
+
+
+@dataclass(frozen=True)
+class AgentLaunch:
+    """How to start an agent: the program and its arguments as an argv list, never a shell line.
+
+    ``env`` is added to the agent's environment; a value of ``None`` removes
+    that variable (e.g. an inherited ``CLAUDECODE`` that would break a nested start).
+    """
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str | None] = field(default_factory=dict)
+
+
+OUTCOMES = ("done", "failed")
+"""How a task ends: ``done`` (the agent finished) or ``failed`` (with a reason)."""

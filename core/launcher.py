@@ -1,0 +1,91 @@
+"""Starting an agent in a session and handing it one task (S7, S8), without blocking anyone.
+
+Each launch is its own asyncio task: every wait here is an ``await`` (tmux
+runs as subprocesses, pauses are ``asyncio.sleep``), so a slow agent delays
+only its own session. The engine owns the task's state on disk; this module
+only talks to the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from typing import Any
+
+from .config import Config
+from .durations import format_duration
+from .hooktypes import AgentLaunch, SessionInfo
+from .task import Task
+from .text import sanitize_for_terminal
+from .trampoline import EXIT_MARKER
+from .transport import PaneRef, SessionTransport
+
+POLL_FIRST, POLL_MAX = 0.05, 0.5
+"""Screen polling starts fast (agents are often ready in < 1 s) and backs off."""
+PASTE_REGISTER_TIMEOUT = 2.0
+
+
+class LaunchError(Exception):
+    """The agent could not be started or never became ready; nothing of the task was typed."""
+
+
+class Launcher:
+    def __init__(self, config: Config, hook: Any, transport: SessionTransport) -> None:
+        self.config, self.hook, self.transport = config, hook, transport
+
+    def plan(self, task: Task, session: SessionInfo) -> tuple[str, AgentLaunch]:
+        """Model and agent command for ``task`` on ``session`` (the policy hooks)."""
+        model = self.hook.choose_model(task=task, session=session, config=self.config)
+        if not model:
+            raise LaunchError("no plugin chose a model")
+        launch = self.hook.agent_command(task=task, session=session, model=model,
+                                         config=self.config)
+        if launch is None or not launch.argv:
+            raise LaunchError("no plugin gave an agent command")
+        env = {**self.config.agent_env, **launch.env, "DISPATCHD_SESSION": session.name,
+               "DISPATCHD_TASK_ID": task.id, "DISPATCHD_STATE_DIR": str(self.config.state_dir)}
+        return model, replace(launch, env=env)
+
+    async def start(self, pane: PaneRef, task: Task, launch: AgentLaunch) -> None:
+        """Start a fresh agent in the task's project and wait until it is ready for input."""
+        if not task.project.is_dir():
+            raise LaunchError(f"project directory {task.project} does not exist")
+        await self.transport.start(pane, task.project, launch)
+        deadline = time.monotonic() + self.config.prompt_timeout
+        delay = POLL_FIRST
+        while True:
+            screen = await self.transport.capture(pane)
+            if EXIT_MARKER in screen:
+                raise LaunchError("the agent exited before it was ready: "
+                                  + _tail(screen.split(EXIT_MARKER)[0]))
+            if self.hook.agent_ready(screen=screen, task=task, config=self.config):
+                return
+            if time.monotonic() >= deadline:
+                raise LaunchError(f"agent not ready after "
+                                  f"{format_duration(self.config.prompt_timeout)}; "
+                                  f"screen ends with: {_tail(screen)}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, POLL_MAX)
+
+    def message(self, task: Task, session: SessionInfo, model: str) -> str:
+        text = self.hook.build_message(task=task, session=session, model=model,
+                                       config=self.config)
+        return sanitize_for_terminal(text or "")
+
+    async def submit(self, pane: PaneRef, text: str) -> None:
+        """Bracketed paste, wait until the screen shows it, then a lone Enter (S8)."""
+        before = await self.transport.capture(pane)
+        await self.transport.paste(pane, text)
+        deadline = time.monotonic() + PASTE_REGISTER_TIMEOUT
+        while time.monotonic() < deadline:
+            await asyncio.sleep(POLL_FIRST)
+            if await self.transport.capture(pane) != before:
+                break
+        await asyncio.sleep(self.config.submit_delay)
+        await self.transport.press_enter(pane)
+
+
+def _tail(screen: str, lines: int = 3) -> str:
+    rows = [r.strip() for r in screen.strip().splitlines() if r.strip()]
+    return " | ".join(rows[-lines:]) or "(empty screen)"

@@ -1,0 +1,101 @@
+"""Building the plugin manager: blocked names, entry points, built-ins, ``check_pending()``.
+
+Nothing here runs at import: every caller (the CLI, a test) builds its own
+manager with :func:`get_plugin_manager`. Built-in plugins are imported by name,
+so this module (and the rest of the core) never imports one directly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pluggy
+
+from . import PROJECT_NAME, hookspecs
+
+log = logging.getLogger(__name__)
+
+BUILTIN_PLUGINS = (
+    "dispatchd.plugins.ordering",
+    "dispatchd.plugins.selection",
+    "dispatchd.plugins.models",
+    "dispatchd.plugins.messages",
+    "dispatchd.plugins.claude",
+    "dispatchd.plugins.dispatch_log",
+)
+"""Modules that provide the defaults; each registers under its last dotted part."""
+
+DISABLE_ENV = "DISPATCHD_DISABLE_PLUGINS"
+"""Comma-separated plugin names to block (built-in or entry-point names)."""
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    """An entry-point plugin that could not be loaded; the daemon runs on without it."""
+
+    name: str
+    dist: str | None
+    error: str
+
+
+def blocked_from_env() -> set[str]:
+    return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager plus what ``dispatchd plugins`` reports: the plugins that failed to load."""
+
+    def __init__(self) -> None:
+        super().__init__(PROJECT_NAME)
+        self.load_failures: list[LoadFailure] = []
+
+
+def get_plugin_manager(
+    *, blocked: Iterable[str] = (), entry_points: bool = True, builtins: bool = True
+) -> PluginManager:
+    """A fresh, fully loaded manager.
+
+    ``blocked`` adds to the names in ``$DISPATCHD_DISABLE_PLUGINS``. A
+    third-party plugin that fails to import is logged with its name, listed by
+    :func:`load_failures`, and skipped.
+    """
+    pm = PluginManager()
+    pm.add_hookspecs(hookspecs)
+    for name in set(blocked) | blocked_from_env():
+        pm.set_blocked(name)
+    if entry_points:
+        pm.load_failures = _load_entry_points(pm)
+    if builtins:
+        for modname in BUILTIN_PLUGINS:
+            short = modname.rsplit(".", 1)[1]
+            if pm.is_blocked(short):
+                continue
+            pm.register(importlib.import_module(modname), name=short)
+    pm.check_pending()
+    return pm
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> list[LoadFailure]:
+    failures = []
+    for ep in importlib.metadata.entry_points(group=PROJECT_NAME):
+        if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
+            continue
+        dist = ep.dist.name if ep.dist else None
+        try:
+            plugin = ep.load()
+            pm.register(plugin, name=ep.name)
+            pm.check_pending()
+        except Exception as exc:
+            if pm.has_plugin(ep.name):
+                pm.unregister(name=ep.name)
+            log.error("plugin %r (from %s) failed to load and is skipped: %s: %s",
+                      ep.name, dist or "?", type(exc).__name__, exc)
+            failures.append(LoadFailure(ep.name, dist, f"{type(exc).__name__}: {exc}"))
+            continue
+        log.debug("loaded plugin %r from %s", ep.name, dist)
+    return failures

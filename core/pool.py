@@ -1,0 +1,81 @@
+"""The session pool (S5, S6): which sessions exist in config, and what each is doing.
+
+Only the sessions named in config are ever touched: dedicated ones, then the
+autonomous range ``prefix+start_index`` … ``prefix+start_index+max-1``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Config
+from .hooktypes import SessionInfo, SessionKind
+from .task import Task
+from .transport import PaneRef
+
+IDLE, LAUNCHING, WORKING = "idle", "launching", "working"
+
+
+@dataclass
+class Session:
+    """One configured session and its state in this daemon."""
+
+    name: str
+    kind: SessionKind
+    project: Path | None = None
+    state: str = IDLE
+    task: Task | None = None
+    model: str | None = None
+    pane: PaneRef | None = None
+    """The pane the current task went to (its ids, to notice a re-created session)."""
+    cooldown_until: float = 0.0
+    last_failure: str | None = None
+    since: float = 0.0
+    busy_seen: bool = False
+    idle_polls: int = 0
+
+    def in_cooldown(self, now: float | None = None) -> bool:
+        return (now if now is not None else time.time()) < self.cooldown_until
+
+    def info(self) -> SessionInfo:
+        state = self.state
+        if state == IDLE and self.in_cooldown():
+            state = "cooldown"
+        return SessionInfo(self.name, self.kind, self.project, state,
+                           self.task.name if self.task else None)
+
+    def assign(self, task: Task, state: str) -> None:
+        self.state, self.task, self.since = state, task, time.time()
+        self.busy_seen, self.idle_polls = False, 0
+
+    def free_up(self) -> None:
+        self.state, self.task, self.model, self.pane = IDLE, None, None, None
+
+
+class Pool:
+    """All configured sessions, dedicated first."""
+
+    def __init__(self, config: Config) -> None:
+        self.sessions: dict[str, Session] = {}
+        for d in config.dedicated:
+            self.sessions[d.name] = Session(d.name, "dedicated", d.project)
+        for name in config.autonomous.names():
+            self.sessions.setdefault(name, Session(name, "autonomous"))
+
+    def __iter__(self) -> Iterator[Session]:
+        return iter(self.sessions.values())
+
+    def get(self, name: str) -> Session | None:
+        return self.sessions.get(name)
+
+    def free(self, present: dict[str, PaneRef], now: float | None = None) -> list[Session]:
+        """Sessions that may take a task now: present in tmux, idle, out of cooldown (S6)."""
+        now = now if now is not None else time.time()
+        return [s for s in self.sessions.values()
+                if s.state == IDLE and s.name in present and not s.in_cooldown(now)]
+
+    def working(self) -> list[Session]:
+        return [s for s in self.sessions.values() if s.state == WORKING]

@@ -1,0 +1,118 @@
+"""What ``dispatchd status`` and ``dispatchd plugins`` show, as data and as text tables."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from .config import Config
+from .statefile import StateDir
+from .store import FileStore, inbox_of
+
+
+def daemon_running(state_dir: Path) -> bool:
+    """True while a daemon holds the state dir's lock."""
+    try:
+        fd = os.open(state_dir / "lock", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def collect_status(config: Config) -> dict[str, Any]:
+    """Sessions and waiting tasks from the daemon's snapshot; per-project counts from disk."""
+    state = StateDir(config.state_dir)
+    snap = state.read_status() or {}
+    running = daemon_running(config.state_dir)
+    projects = {Path(p) for p in snap.get("projects", [])} | {d.project for d in config.dedicated}
+    for root in config.projects_dirs:
+        if root.is_dir():
+            projects.update(p for p in root.iterdir() if inbox_of(p).is_dir())
+    store = FileStore()
+    sessions = snap.get("sessions") if running else None
+    if sessions is None:
+        sessions = [{"name": n, "kind": k, "state": "unknown (daemon not running)", "task": None,
+                     "model": None, "since": None} for n, k in
+                    [(d.name, "dedicated") for d in config.dedicated]
+                    + [(n, "autonomous") for n in config.autonomous.names()]]
+    return {
+        "daemon": {"running": running, "pid": snap.get("pid") if running else None,
+                   "updated": snap.get("updated")},
+        "sessions": sessions,
+        "projects": [{"path": str(p), "counts": store.counts(p)} for p in sorted(projects)],
+        "waiting": snap.get("waiting", []) if running else [],
+        "in_flight": [s for s in sessions if s.get("task")],
+    }
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+              for r in rows]
+    return "\n".join(lines)
+
+
+def _ago(ts: float | None) -> str:
+    if not ts:
+        return "-"
+    secs = int(time.time() - ts)
+    return f"{secs // 60}m{secs % 60:02d}s" if secs >= 60 else f"{secs}s"
+
+
+def render_status(data: dict[str, Any]) -> str:
+    d = data["daemon"]
+    head = f"daemon: running (pid {d['pid']})" if d["running"] else "daemon: not running"
+    sessions = _table(["SESSION", "KIND", "STATE", "TASK", "MODEL", "FOR"],
+                      [[s["name"], s["kind"], s["state"], s.get("task") or "-",
+                        s.get("model") or "-", _ago(s.get("since"))] for s in data["sessions"]])
+    states = ["inbox", "claimed", "sent", "done", "failed"]
+    projects = _table(["PROJECT", *[s.upper() for s in states]],
+                      [[p["path"], *[str(p["counts"][s]) for s in states]]
+                       for p in data["projects"]])
+    parts = [head, "", sessions, "", projects]
+    if data["waiting"]:
+        parts += ["", _table(["NEXT", "PRIORITY", "TASK", "PROJECT"],
+                             [[str(i + 1), t["priority"], t["name"], t["project"]]
+                              for i, t in enumerate(data["waiting"][:10])])]
+    return "\n".join(parts)
+
+
+def plugin_rows(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
+    """One row per plugin: name, distribution and version, hooks, status."""
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    rows: list[dict[str, Any]] = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:
+            rows.append({"name": name, "package": None, "version": None, "hooks": [],
+                         "status": "blocked"})
+            continue
+        dist = dists.get(id(plugin))
+        hooks = sorted(c.name for c in pm.get_hookcallers(plugin) or [])
+        builtin = getattr(plugin, "__name__", "").startswith("dispatchd.plugins.")
+        rows.append({"name": name, "package": dist.project_name if dist else
+                     ("dispatchd" if builtin else None),
+                     "version": dist.version if dist else None, "hooks": hooks,
+                     "status": "active" + (" (built-in)" if builtin else "")})
+    for failure in getattr(pm, "load_failures", []):
+        rows.append({"name": failure.name, "package": failure.dist, "version": None, "hooks": [],
+                     "status": f"failed to load: {failure.error}"})
+    return rows
+
+
+def render_plugins(rows: list[dict[str, Any]]) -> str:
+    return _table(["NAME", "PACKAGE", "VERSION", "STATUS", "HOOKS"],
+                  [[r["name"], r["package"] or "-", r["version"] or "-", r["status"],
+                    ", ".join(r["hooks"]) or "-"] for r in rows])

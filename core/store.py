@@ -1,0 +1,291 @@
+"""The task store: where each task is, as folders a person can ``ls``.
+
+Layout of one project (documented in ``docs/lifecycle.md``)::
+
+    <project>/.agent-queue/
+        inbox/<name>.md         waiting (producers write here, as for the seed)
+        claimed/<id>.<name>.md  claimed by dispatchd, the agent is being started;
+                                no byte of the task has been typed yet
+        sent/<id>.<name>.md     the text was handed to the agent (never typed again)
+        done/<id>.<name>.md     the agent reported or showed that it finished
+        failed/<id>.<name>.md   set aside, with <id>.<name>.md.reason saying why
+        arrivals.jsonl          first-seen time and id of waiting files (ordering)
+        journal.jsonl           one line per state change
+
+Every move is :func:`dispatchd.fsio.move_durable`: atomic, never overwriting,
+fsynced. The claim (inbox → claimed) happens before any keystroke reaches a
+session, and claimed → sent happens before the paste, so a crash can at worst
+leave a task in ``claimed/`` (returned to the inbox at start) or in ``sent/``
+(never re-sent automatically).
+
+:class:`TaskStore` is the seam for other stores (a shared queue on Redis):
+the engine only calls these methods.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from .fsio import NotATaskFile, append_line, move_durable, read_regular, write_atomic
+from .task import Task, TaskError, parse_task_text
+from .text import for_log
+
+log = logging.getLogger(__name__)
+
+QUEUE_DIR = ".agent-queue"
+STATES = ("inbox", "claimed", "sent", "done", "failed")
+
+
+class NotSettled(Exception):
+    """The file changed too recently to be trusted as complete; look again after ``delay``."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(f"retry in {delay:.2f}s")
+        self.delay = delay
+
+
+def is_task_name(name: str) -> bool:
+    """``*.md`` as the seed matched it, minus hidden and editor files (``.#x.md``, ``.x.md.swp``)."""
+    return name.endswith(".md") and not name.startswith(".") and len(name) > 3
+
+
+def inbox_of(project: Path) -> Path:
+    return project / QUEUE_DIR / "inbox"
+
+
+class TaskStore(Protocol):
+    """What the engine needs from a task store."""
+
+    def waiting_names(self, project: Path) -> list[str]: ...
+    def load(self, project: Path, name: str, settle: float) -> Task | None: ...
+    def claim(self, task: Task) -> Task | None: ...
+    def release(self, task: Task) -> Task: ...
+    def mark_sent(self, task: Task, session: str) -> Task: ...
+    def finish(self, task: Task, outcome: str, reason: str | None = None) -> Task: ...
+    def reject(self, project: Path, name: str, reason: str) -> None: ...
+    def recover(self, project: Path) -> list[Task]: ...
+    def counts(self, project: Path) -> dict[str, int]: ...
+
+
+@dataclass
+class _Arrival:
+    id: str
+    seen: float
+    attempts: int = 0
+
+
+class FileStore:
+    """Tasks as files in per-project folders (the seed's inbox, extended)."""
+
+    def __init__(self, max_task_bytes: int = 1 << 20) -> None:
+        self.max_task_bytes = max_task_bytes
+        self._arrivals: dict[Path, dict[tuple[int, int], _Arrival]] = {}
+
+    # -- reading ---------------------------------------------------------
+    def waiting_names(self, project: Path) -> list[str]:
+        try:
+            with os.scandir(inbox_of(project)) as it:
+                return [e.name for e in it if is_task_name(e.name)]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def load(self, project: Path, name: str, settle: float = 0.0) -> Task | None:
+        """Parse a waiting file. None if it is gone; :class:`TaskError` if it is unusable."""
+        path = inbox_of(project) / name
+        try:
+            data, st = read_regular(path, self.max_task_bytes)
+        except FileNotFoundError:
+            return None
+        except NotATaskFile as exc:
+            raise TaskError(f"{name} {exc}") from None
+        age = time.time() - st.st_mtime
+        if age < settle:
+            raise NotSettled(settle - age)
+        arrival = self._arrival(project, st)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise TaskError(f"not valid UTF-8 text (byte {exc.start})") from None
+        task = parse_task_text(text, id=arrival.id, name=name, project=project, path=path,
+                               arrival=arrival.seen)
+        return task.moved(path, attempts=arrival.attempts)
+
+    def counts(self, project: Path) -> dict[str, int]:
+        out = {}
+        for state in STATES:
+            try:
+                names = os.listdir(project / QUEUE_DIR / state)
+            except OSError:
+                names = []
+            out[state] = sum(1 for n in names if is_task_name(n))
+        return out
+
+    # -- state changes ---------------------------------------------------
+    def claim(self, task: Task) -> Task | None:
+        """inbox → claimed, then re-read what was claimed. None if another claimer won."""
+        dst = self._state_path(task, "claimed")
+        try:
+            move_durable(task.path, dst)
+        except FileNotFoundError:
+            return None
+        self._journal(task, "claimed")
+        try:
+            data, _ = read_regular(dst, self.max_task_bytes)
+            fresh = parse_task_text(data.decode("utf-8"), id=task.id, name=task.name,
+                                    project=task.project, path=dst, arrival=task.arrival)
+        except (TaskError, NotATaskFile, UnicodeDecodeError, OSError) as exc:
+            self.finish(task.moved(dst), "failed", f"changed while being claimed: {exc}")
+            return None
+        return fresh.moved(dst, attempts=task.attempts)
+
+    def release(self, task: Task) -> Task:
+        """claimed → inbox after a launch that typed nothing; keeps its arrival and id."""
+        dst = inbox_of(task.project) / task.name
+        try:
+            move_durable(task.path, dst)
+        except FileExistsError:  # the producer wrote a new file of the same name meanwhile
+            dst = inbox_of(task.project) / f"{task.id}.{task.name}"
+            move_durable(task.path, dst)
+        st = dst.stat()
+        self._remember(task.project, st, _Arrival(task.id, task.arrival, task.attempts))
+        self._journal(task, "released", attempts=task.attempts)
+        return task.moved(dst)
+
+    def mark_sent(self, task: Task, session: str) -> Task:
+        dst = self._state_path(task, "sent")
+        move_durable(task.path, dst)
+        self._journal(task, "sent", session=session)
+        return task.moved(dst)
+
+    def finish(self, task: Task, outcome: str, reason: str | None = None) -> Task:
+        """Move to ``done/`` or ``failed/`` (with a reason file)."""
+        state = "failed" if outcome == "failed" else "done"
+        dst = self._state_path(task, state)
+        if reason is not None:
+            write_atomic(dst.with_name(dst.name + ".reason"), (reason.rstrip() + "\n").encode())
+        move_durable(task.path, dst)
+        self._journal(task, state, outcome=outcome, reason=reason)
+        return task.moved(dst)
+
+    def reject(self, project: Path, name: str, reason: str) -> None:
+        """A waiting file that can never be dispatched: set it aside in ``failed/``, never delete."""
+        src = inbox_of(project) / name
+        try:
+            st = os.lstat(src)
+        except FileNotFoundError:
+            return
+        task_id = self._arrival(project, st).id
+        dst = project / QUEUE_DIR / "failed" / f"{task_id}.{name}"
+        write_atomic(dst.with_name(dst.name + ".reason"), (reason.rstrip() + "\n").encode())
+        try:
+            move_durable(src, dst)
+        except FileNotFoundError:
+            return
+        except OSError:  # e.g. a directory named x.md cannot be hard-linked
+            os.rename(src, dst)
+        log.warning("task %s set aside in failed/: %s", for_log(name), for_log(reason))
+        append_line(project / QUEUE_DIR / "journal.jsonl",
+                    {"ts": time.time(), "task": task_id, "name": name, "event": "failed",
+                     "reason": reason})
+
+    def recover(self, project: Path) -> list[Task]:
+        """After a restart: claimed/ goes back to the inbox; returns what is in sent/."""
+        base = project / QUEUE_DIR
+        for name in _listdir(base / "claimed"):
+            task_id, _, original = name.partition(".")
+            if not is_task_name(original):
+                continue
+            st = os.lstat(base / "claimed" / name)
+            known = self._arrivals_of(project).get((st.st_ino, st.st_mtime_ns))
+            stub = Task(id=task_id, name=original, project=project, path=base / "claimed" / name,
+                        body="", arrival=known.seen if known else st.st_mtime,
+                        attempts=known.attempts if known else 0)
+            log.info("returning %s to the inbox: claimed, never sent", for_log(name))
+            self.release(stub)
+        sent = []
+        for name in _listdir(base / "sent"):
+            task_id, _, original = name.partition(".")
+            if is_task_name(original):
+                sent.append(Task(id=task_id, name=original, project=project,
+                                 path=base / "sent" / name, body=""))
+        return sent
+
+    # -- internals -------------------------------------------------------
+    def _state_path(self, task: Task, state: str) -> Path:
+        return task.project / QUEUE_DIR / state / f"{task.id}.{task.name}"
+
+    def _journal(self, task: Task, event: str, **extra: object) -> None:
+        record = {"ts": time.time(), "task": task.id, "name": task.name, "event": event}
+        record.update({k: v for k, v in extra.items() if v is not None})
+        append_line(task.project / QUEUE_DIR / "journal.jsonl", record)
+
+    def _arrivals_of(self, project: Path) -> dict[tuple[int, int], _Arrival]:
+        table = self._arrivals.get(project)
+        if table is None:
+            table = self._arrivals[project] = self._load_arrivals(project)
+        return table
+
+    def _arrival(self, project: Path, st: os.stat_result) -> _Arrival:
+        table = self._arrivals_of(project)
+        key = (st.st_ino, st.st_mtime_ns)
+        found = table.get(key)
+        if found is None:
+            # A file seen for the first time arrived when it was last written (it may have
+            # waited while the daemon was down); never later than now.
+            seen = min(time.time(), st.st_mtime)
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(seen))
+            found = _Arrival(f"{stamp}-{secrets.token_hex(3)}", seen)
+            self._remember(project, st, found)
+        return found
+
+    def _remember(self, project: Path, st: os.stat_result, arrival: _Arrival) -> None:
+        self._arrivals_of(project)[(st.st_ino, st.st_mtime_ns)] = arrival
+        path = project / QUEUE_DIR / "arrivals.jsonl"
+        append_line(path, {"ino": st.st_ino, "mtime_ns": st.st_mtime_ns, "id": arrival.id,
+                           "seen": arrival.seen, "attempts": arrival.attempts})
+
+    def _load_arrivals(self, project: Path) -> dict[tuple[int, int], _Arrival]:
+        """Read arrivals.jsonl, keep the records of files still waiting, and compact it."""
+        path = project / QUEUE_DIR / "arrivals.jsonl"
+        table: dict[tuple[int, int], _Arrival] = {}
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return table
+        except (OSError, UnicodeDecodeError) as exc:
+            log.warning("ignoring unreadable %s: %s", path, exc)
+            return table
+        for line in lines:
+            try:
+                rec = json.loads(line)
+                table[(int(rec["ino"]), int(rec["mtime_ns"]))] = _Arrival(
+                    str(rec["id"]), float(rec["seen"]), int(rec.get("attempts", 0)))
+            except (ValueError, KeyError, TypeError):
+                continue
+        live = set()
+        for folder in (inbox_of(project), project / QUEUE_DIR / "claimed"):
+            for name in _listdir(folder):
+                try:
+                    st = os.lstat(folder / name)
+                except OSError:
+                    continue
+                live.add((st.st_ino, st.st_mtime_ns))
+        table = {k: v for k, v in table.items() if k in live}
+        body = "".join(json.dumps({"ino": k[0], "mtime_ns": k[1], "id": v.id, "seen": v.seen,
+                                   "attempts": v.attempts}) + "\n" for k, v in table.items())
+        write_atomic(path, body.encode(), durable=False)
+        return table
+
+
+def _listdir(path: Path) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []

@@ -1,0 +1,163 @@
+"""A task: YAML frontmatter (S3) plus a Markdown body, parsed safely and schema-checked.
+
+A file without frontmatter, or whose frontmatter is not valid YAML, is still a
+task (the whole text is its body) with a warning, as in the seed. A field with a
+wrong value (an unknown priority, a model that is not a plain name) makes the
+file invalid: :class:`TaskError` says which field and why, and the daemon sets
+the file aside in ``failed/`` with that reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PRIORITIES = ("critical", "high", "default", "low")
+"""Priorities, most urgent first; the rank of a priority is its index here."""
+
+NAME_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+"""What a model, agent or session name in frontmatter may look like: never an option."""
+
+_FENCE = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*(?:\r?\n|\Z)", re.S | re.M)
+
+
+class TaskError(ValueError):
+    """A task file that cannot be dispatched; the message is the reason a person reads."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task as the engine and the hooks see it."""
+
+    id: str
+    """Stable id given at first sight (also the prefix of its name once claimed)."""
+    name: str
+    """The file name the producer chose, e.g. ``fix-tests.md``."""
+    project: Path
+    path: Path
+    """Where the file is now (``inbox/``, ``claimed/``, ``sent/`` …)."""
+    body: str
+    title: str = ""
+    priority: str = "default"
+    tags: tuple[str, ...] = ()
+    needs_claude_code: bool = False
+    model: str | None = None
+    """Per-task model override (``model:`` in frontmatter)."""
+    agent: str | None = None
+    """Per-task agent override (``agent:``), read by agent plugins."""
+    session: str | None = None
+    """Per-task session binding (``session:``): only that session may take it."""
+    arrival: float = 0.0
+    """When dispatchd first saw the file (epoch seconds, persisted)."""
+    attempts: int = 0
+    """Failed launch attempts so far."""
+    warnings: tuple[str, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+    """The whole frontmatter mapping, for plugins that read their own fields."""
+
+    @property
+    def priority_rank(self) -> int:
+        return PRIORITIES.index(self.priority)
+
+    def moved(self, path: Path, **changes: Any) -> Task:
+        """The same task at a new place (a state change)."""
+        return replace(self, path=path, **changes)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML that also refuses aliases and duplicate keys (no surprises, bounded size)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.constructor.ConstructorError(
+                None, None, "aliases (*name) are not allowed in task frontmatter", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def split_frontmatter(text: str) -> tuple[str | None, str]:
+    """Return (frontmatter text or None, body)."""
+    match = _FENCE.match(text)
+    if not match:
+        return None, text
+    return match.group(1), text[match.end():]
+
+
+def parse_task_text(text: str, *, id: str, name: str, project: Path, path: Path,
+                    arrival: float = 0.0) -> Task:
+    """Build a :class:`Task` from a file's text; raises :class:`TaskError` on a bad field."""
+    front, body = split_frontmatter(text)
+    warnings: list[str] = []
+    meta: dict[str, Any] = {}
+    if front is None:
+        if text.startswith("---"):
+            warnings.append("frontmatter is not closed by a '---' line: the whole file is the body")
+    else:
+        try:
+            loaded = yaml.load(front, Loader=_StrictLoader)
+        except yaml.constructor.ConstructorError as exc:
+            raise TaskError(f"frontmatter refused: {_one_line(exc)}") from None
+        except yaml.YAMLError as exc:
+            warnings.append(f"frontmatter is not valid YAML ({_one_line(exc)}): "
+                            "the whole file is the body")
+            body, loaded = text, {}
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise TaskError(f"frontmatter must be a mapping of fields, got {type(loaded).__name__}")
+        meta = loaded
+    fields = _check_fields(meta)
+    return Task(id=id, name=name, project=project, path=path, body=body.strip(),
+                arrival=arrival, warnings=tuple(warnings), meta=meta, **fields)
+
+
+def _check_fields(meta: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "title" in meta and meta["title"] is not None:
+        if not isinstance(meta["title"], str | int | float) or isinstance(meta["title"], bool):
+            raise TaskError(f"invalid field title: expected text, got {meta['title']!r}")
+        out["title"] = str(meta["title"])
+    if meta.get("priority") is not None:
+        prio = meta["priority"]
+        if not isinstance(prio, str) or prio.lower() not in PRIORITIES:
+            raise TaskError(f"invalid field priority: {prio!r} is not one of "
+                            f"{', '.join(PRIORITIES)}")
+        out["priority"] = prio.lower()
+    if meta.get("tags") is not None:
+        tags = meta["tags"]
+        if isinstance(tags, str):
+            tags = [tags]
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise TaskError(f"invalid field tags: expected a list of words, got {tags!r}")
+        out["tags"] = tuple(tags)
+    if meta.get("needs_claude_code") is not None:
+        if not isinstance(meta["needs_claude_code"], bool):
+            raise TaskError("invalid field needs_claude_code: expected true or false, "
+                            f"got {meta['needs_claude_code']!r}")
+        out["needs_claude_code"] = meta["needs_claude_code"]
+    for key in ("model", "agent", "session"):
+        if meta.get(key) is not None:
+            value = meta[key]
+            if not isinstance(value, str) or not NAME_VALUE.match(value):
+                raise TaskError(f"invalid field {key}: {value!r} is not a plain name "
+                                "(letters, digits, '.', '_', '-'; 64 at most)")
+            out[key] = value
+    return out
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())

@@ -1,0 +1,28 @@
+"""Making untrusted text safe for a terminal and for a log line."""
+
+from __future__ import annotations
+
+import re
+
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""C0 controls except TAB and LF, DEL, and C1 controls (ESC included: no escape sequence survives)."""
+
+
+def sanitize_for_terminal(text: str) -> str:
+    """Text that can be pasted into an agent's input and contains no control or escape sequence.
+
+    CR and CRLF become LF (tmux turns LF into the terminal's newline inside a
+    bracketed paste); every other control character is dropped, so neither a
+    bracketed-paste end marker (``ESC[201~``) nor an OSC sequence can reach the
+    agent.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROLS.sub("", text)
+
+
+def for_log(value: object) -> str:
+    """A name or text from a task file as it may appear in a log: no raw control bytes."""
+    text = str(value)
+    if _CONTROLS.search(text) or "\n" in text or "\t" in text:
+        return repr(text)
+    return text

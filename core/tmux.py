@@ -1,0 +1,101 @@
+"""Local tmux as the session transport: every call is an argv to ``tmux``, run asynchronously.
+
+Targets are tmux's own ids (``$3``, ``%7``), never names, so prefix matching
+cannot pick the wrong session. Task text reaches a pane only through a named
+paste buffer loaded from stdin (``load-buffer -``) and ``paste-buffer -p``,
+never as ``send-keys`` arguments, so tmux's parser never sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from .config import TmuxServer
+from .fsio import write_atomic
+from .hooktypes import AgentLaunch
+from .transport import PaneRef, TransportError
+
+log = logging.getLogger(__name__)
+
+_NO_SERVER = ("no server running", "error connecting to", "No such file or directory")
+
+
+def tmux_base(server: TmuxServer) -> list[str]:
+    """``tmux`` with the configured server; plain ``tmux`` (the user's, or ``$TMUX``'s) otherwise."""
+    if server.socket_path is not None:
+        return ["tmux", "-S", str(server.socket_path)]
+    if server.socket_name:
+        return ["tmux", "-L", server.socket_name]
+    return ["tmux"]
+
+
+class TmuxTransport:
+    """:class:`dispatchd.transport.SessionTransport` on a local tmux server."""
+
+    def __init__(self, server: TmuxServer, state_dir: Path) -> None:
+        self.base = tmux_base(server)
+        self.launch_dir = state_dir / "launch"
+        self.commands_run = 0
+        """tmux processes spawned so far (the per-dispatch cost benchmarks report)."""
+
+    async def run(self, *args: str, input: bytes | None = None) -> str:
+        self.commands_run += 1
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self.base, *args,
+                stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        except FileNotFoundError:
+            raise TransportError("tmux is not installed (no 'tmux' on PATH)") from None
+        out, err = await proc.communicate(input)
+        if proc.returncode != 0:
+            raise TransportError(err.decode(errors="replace").strip() or f"tmux {args[0]} failed")
+        return out.decode(errors="replace")
+
+    async def panes(self) -> dict[str, PaneRef]:
+        try:
+            out = await self.run("list-panes", "-a", "-F",
+                                 "#{session_name}\t#{session_id}\t#{pane_id}\t"
+                                 "#{window_active}#{pane_active}")
+        except TransportError as exc:
+            if any(s in str(exc) for s in _NO_SERVER):
+                return {}
+            raise
+        found: dict[str, PaneRef] = {}
+        for line in out.splitlines():
+            parts = line.split("\t")
+            if len(parts) == 4 and parts[3] == "11":
+                found[parts[0]] = PaneRef(parts[0], parts[1], parts[2])
+        return found
+
+    async def start(self, pane: PaneRef, cwd: Path, launch: AgentLaunch) -> None:
+        spec = {"cwd": str(cwd), "argv": list(launch.argv), "env": dict(launch.env)}
+        path = self.launch_dir / f"{pane.pane_id.lstrip('%')}.json"
+        await asyncio.to_thread(write_atomic, path, json.dumps(spec).encode(), durable=False)
+        await self.run("respawn-pane", "-k", "-t", pane.pane_id, "--",
+                       sys.executable, "-m", "dispatchd.trampoline", str(path))
+
+    async def reset(self, pane: PaneRef) -> None:
+        await self.run("respawn-pane", "-k", "-t", pane.pane_id, "--",
+                       sys.executable, "-m", "dispatchd.trampoline", "--shell")
+
+    async def capture(self, pane: PaneRef) -> str:
+        return await self.run("capture-pane", "-p", "-t", pane.pane_id)
+
+    async def paste(self, pane: PaneRef, text: str) -> None:
+        buffer = f"dispatchd-{os.getpid()}-{secrets.token_hex(4)}"
+        await self.run("load-buffer", "-b", buffer, "-", input=text.encode())
+        try:
+            await self.run("paste-buffer", "-p", "-d", "-b", buffer, "-t", pane.pane_id)
+        except TransportError:
+            await self.run("delete-buffer", "-b", buffer)
+            raise
+
+    async def press_enter(self, pane: PaneRef) -> None:
+        await self.run("send-keys", "-t", pane.pane_id, "Enter")

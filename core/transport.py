@@ -1,0 +1,52 @@
+"""The session transport seam: how the engine reaches a session's terminal.
+
+:class:`dispatchd.tmux.TmuxTransport` is the local implementation; a transport
+for tmux on other hosts (over SSH) implements the same methods. Sessions are
+addressed by the ids the transport reports, never by name alone, so a session
+re-created under the same name is noticed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from .hooktypes import AgentLaunch
+
+
+class TransportError(Exception):
+    """The transport could not do what was asked (server gone, pane gone, command failed)."""
+
+
+@dataclass(frozen=True)
+class PaneRef:
+    """One session's pane: its name and the transport's own ids for it."""
+
+    session: str
+    session_id: str
+    pane_id: str
+
+
+class SessionTransport(Protocol):
+    async def panes(self) -> dict[str, PaneRef]:
+        """The active pane of every session, by session name; empty when no server runs."""
+        ...
+
+    async def start(self, pane: PaneRef, cwd: Path, launch: AgentLaunch) -> None:
+        """Replace whatever runs in ``pane`` with a fresh agent (never typed into a program)."""
+        ...
+
+    async def reset(self, pane: PaneRef) -> None:
+        """Stop whatever runs in ``pane`` and leave a shell."""
+        ...
+
+    async def capture(self, pane: PaneRef) -> str:
+        """The visible text of ``pane``."""
+        ...
+
+    async def paste(self, pane: PaneRef, text: str) -> None:
+        """Paste ``text`` as one bracketed paste (newlines inside do not submit)."""
+        ...
+
+    async def press_enter(self, pane: PaneRef) -> None: ...

@@ -1,0 +1,157 @@
+"""File-system events (watchdog) as hints to the engine (S2).
+
+Only events that mean "this file is complete" count as arrivals: a file closed
+after writing, or moved into the inbox (from anywhere: the observer reports
+full move events, so a move from an unwatched folder is not mistaken for a
+bare create). A bare create is ignored: its close follows, and a file that
+appears without one (a hard link) is found by the scan once it has not
+changed for ``settle_time``. Folders that may become projects or
+inboxes are watched too (non-recursively), so projects created while running
+are found at once; the periodic full scan remains the source of truth and
+catches anything the watcher missed. A watch that cannot be added (inotify
+limit reached) is logged, and that folder is served by polling alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import stat
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileDeletedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+
+from .store import QUEUE_DIR, is_task_name
+
+log = logging.getLogger(__name__)
+
+Notify = Callable[[str, Path], None]
+"""``notify(kind, path)``, called from the observer thread; kinds: ``file`` (complete task
+file), ``gone`` (left the inbox),
+``discover`` (a folder appeared or vanished), ``agent-event`` (a callback file)."""
+
+
+def _is_inbox(folder: Path) -> bool:
+    return folder.name == "inbox" and folder.parent.name == QUEUE_DIR
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, notify: Notify, events_dir: Path | None) -> None:
+        self.notify = notify
+        self.events_dir = events_dir
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        try:
+            self._route(event)
+        except Exception:  # an exception here would silently kill the observer thread
+            log.exception("error handling file-system event %r", event)
+
+    def _route(self, event: FileSystemEvent) -> None:
+        src = Path(_text(event.src_path))
+        dest = Path(_text(event.dest_path)) if getattr(event, "dest_path", "") else None
+        if isinstance(event, DirCreatedEvent | DirDeletedEvent | DirMovedEvent):
+            self.notify("discover", dest or src)
+            return
+        if self.events_dir is not None and self.events_dir in (src.parent, dest and dest.parent):
+            if isinstance(event, FileClosedEvent | FileMovedEvent):
+                self.notify("agent-event", dest or src)
+            return
+        if isinstance(event, FileMovedEvent):
+            if _is_inbox(src.parent) and is_task_name(src.name):
+                self.notify("gone", src)
+            if dest is not None and _is_inbox(dest.parent) and is_task_name(dest.name):
+                self.notify("file", dest)
+            return
+        if not (_is_inbox(src.parent) and is_task_name(src.name)):
+            return
+        if isinstance(event, FileClosedEvent):
+            self.notify("file", src)
+        elif isinstance(event, FileDeletedEvent):
+            self.notify("gone", src)
+
+
+def _inode(folder: Path) -> int | None:
+    try:
+        st = folder.stat()
+    except OSError:
+        return None
+    return st.st_ino if stat.S_ISDIR(st.st_mode) else None
+
+
+def _text(path: Any) -> str:
+    return path.decode(errors="surrogateescape") if isinstance(path, bytes) else str(path)
+
+
+class Watcher:
+    """Keeps one non-recursive watch on each folder the engine asks for."""
+
+    def __init__(self, notify: Notify, events_dir: Path | None = None) -> None:
+        self.handler = _Handler(notify, events_dir)
+        self.observer: Any = None
+        self.watches: dict[Path, tuple[Any, int]] = {}
+        self.failed: set[Path] = set()
+
+    def start(self) -> bool:
+        """Start the observer thread; False (poll-only mode) when events are unavailable."""
+        try:
+            try:
+                from watchdog.observers.inotify import InotifyObserver
+
+                self.observer = InotifyObserver(generate_full_events=True)
+            except (ImportError, OSError):
+                from watchdog.observers import Observer
+
+                self.observer = Observer()
+            self.observer.daemon = True
+            self.observer.start()
+        except Exception as exc:
+            log.warning("file-system events unavailable (%s): polling only", exc)
+            self.observer = None
+            return False
+        return True
+
+    def stop(self) -> None:
+        if self.observer is not None:
+            self.observer.stop()
+            self.observer.join(timeout=5)
+            self.observer = None
+
+    @property
+    def alive(self) -> bool:
+        return self.observer is not None and self.observer.is_alive()
+
+    def sync(self, folders: Iterable[Path]) -> None:
+        """Watch exactly ``folders`` (those that exist); drop watches no longer wanted."""
+        if self.observer is None:
+            return
+        inodes = {f: _inode(f) for f in folders}
+        wanted = {f: ino for f, ino in inodes.items() if ino is not None}
+        for folder, (_, ino) in list(self.watches.items()):
+            if wanted.get(folder) != ino:  # gone, or deleted and re-created: the old watch is dead
+                self._unschedule(folder)
+        for folder in set(wanted) - set(self.watches):
+            try:
+                watch = self.observer.schedule(self.handler, str(folder), recursive=False)
+                self.watches[folder] = (watch, wanted[folder])
+                self.failed.discard(folder)
+            except OSError as exc:
+                if folder not in self.failed:
+                    log.warning("cannot watch %s (%s): it is polled every scan instead",
+                                folder, exc)
+                    self.failed.add(folder)
+
+    def _unschedule(self, folder: Path) -> None:
+        watch, _ = self.watches.pop(folder)
+        with contextlib.suppress(KeyError, OSError):
+            self.observer.unschedule(watch)

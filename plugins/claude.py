@@ -1,0 +1,96 @@
+"""Claude Code, the default agent: how to start it, and how to read its screen.
+
+Launch (S7): ``claude --model <m> --dangerously-skip-permissions`` plus
+``--resume <uuid>`` when ``~/.claude-context/<session>-resume-id.txt`` holds one
+(the file is consumed), and ``--settings`` carrying a ``Stop`` hook that reports
+back to dispatchd; the user's own ``~/.claude`` files are never edited. The
+program itself is ``dispatcher.agent_command`` (``claude`` by default).
+
+Screen: the input line is ``❯`` followed by a no-break space at column 0
+(dialog cursors are indented; past messages use an ASCII space), and the agent
+is busy while ``esc to interrupt`` is on screen.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from pathlib import Path
+
+from dispatchd import hookimpl
+from dispatchd.callbacks import hook_command
+from dispatchd.config import Config
+from dispatchd.hooktypes import AgentLaunch, SessionInfo
+from dispatchd.task import Task
+
+log = logging.getLogger(__name__)
+
+PROMPT = "❯"
+NBSP = "\u00a0"
+BUSY_SIGNS = ("esc to interrupt",)
+RESUME_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{7,63}$")
+
+
+def resume_file(session: str) -> Path:
+    return Path.home() / ".claude-context" / f"{session}-resume-id.txt"
+
+
+def take_resume_id(session: str) -> str | None:
+    """Read and consume the session's resume id (S7); a malformed one is ignored with a warning."""
+    path = resume_file(session)
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    path.unlink(missing_ok=True)
+    if not RESUME_ID.match(text):
+        log.warning("ignoring malformed resume id in %s", path)
+        return None
+    return text
+
+
+@hookimpl(trylast=True)
+def agent_command(task: Task, session: SessionInfo, model: str, config: Config) -> AgentLaunch:
+    hooks = {
+        "Stop": [{"hooks": [{"type": "command", "command":
+                             hook_command(config.state_dir, session.name, task.id, "stop")}]}],
+        "StopFailure": [{"hooks": [{"type": "command", "command":
+                                    hook_command(config.state_dir, session.name, task.id,
+                                                 "stop-failure")}]}],
+    }
+    argv = [*config.agent_command, "--model", model, "--dangerously-skip-permissions"]
+    resume = take_resume_id(session.name)
+    if resume:
+        argv += ["--resume", resume]
+    argv += ["--settings", json.dumps({"hooks": hooks}, separators=(",", ":"))]
+    env: dict[str, str | None] = {"CLAUDECODE": None}
+    if os.geteuid() == 0:
+        env["IS_SANDBOX"] = "1"  # else --dangerously-skip-permissions refuses to start as root
+    return AgentLaunch(argv=tuple(argv), env=env)
+
+
+def _input_line(screen: str) -> str | None:
+    """The last line that starts with the prompt glyph at column 0, if any."""
+    for line in reversed(screen.splitlines()):
+        if line.startswith(PROMPT):
+            return line
+    return None
+
+
+def _at_prompt(screen: str) -> bool:
+    line = _input_line(screen)
+    if line is None or not (line == PROMPT or line.startswith(PROMPT + NBSP)):
+        return False
+    return not any(sign in screen for sign in BUSY_SIGNS)
+
+
+@hookimpl(trylast=True)
+def agent_ready(screen: str, task: Task, config: Config) -> bool:
+    return _at_prompt(screen)
+
+
+@hookimpl(trylast=True)
+def agent_idle(screen: str, config: Config) -> bool:
+    return _at_prompt(screen)

@@ -1,0 +1,32 @@
+"""The log lines operators grep for (S9): ``DISPATCHED session=… task=… model=…`` and outcomes."""
+
+from __future__ import annotations
+
+import logging
+
+from dispatchd import hookimpl
+from dispatchd.hooktypes import SessionInfo
+from dispatchd.task import Task
+from dispatchd.text import for_log
+
+log = logging.getLogger("dispatchd")
+
+
+@hookimpl(trylast=True)
+def on_dispatched(task: Task, session: SessionInfo, model: str) -> None:
+    log.info("DISPATCHED session=%s task=%s model=%s", for_log(session.name),
+             for_log(task.name), model)
+
+
+@hookimpl(trylast=True)
+def on_task_finished(task: Task, session: SessionInfo | None, outcome: str,
+                     reason: str | None) -> None:
+    where = f" session={for_log(session.name)}" if session else ""
+    why = f" reason={for_log(reason)}" if reason else ""
+    log.info("%s%s task=%s%s", outcome.upper(), where, for_log(task.name), why)
+
+
+@hookimpl(trylast=True)
+def on_launch_failed(task: Task, session: SessionInfo, reason: str) -> None:
+    log.warning("LAUNCH-FAILED session=%s task=%s reason=%s", for_log(session.name),
+                for_log(task.name), for_log(reason))

@@ -1,0 +1,18 @@
+"""Default message (S8): ``[<file name>] <body>``, a blank line, and the footer."""
+
+from __future__ import annotations
+
+from dispatchd import hookimpl
+from dispatchd.config import Config
+from dispatchd.hooktypes import SessionInfo
+from dispatchd.task import Task
+
+EMPTY_BODY = "Check .agent-queue/inbox/ — 1 task assigned."
+"""Sent as the body when the task file has none, as the seed did."""
+
+
+@hookimpl(trylast=True)
+def build_message(task: Task, session: SessionInfo, model: str, config: Config) -> str:
+    body = task.body or EMPTY_BODY
+    footer = config.message_footer.strip()
+    return f"[{task.name}] {body}" + (f"\n\n{footer}" if footer else "")
