@@ -24,11 +24,21 @@ EXIT_PROBLEM, EXIT_CONFIG, EXIT_RUNNING = 1, 3, 4
 
 
 class Context:
-    """What every subcommand shares: the plugin manager and the lazily loaded config."""
+    """What every subcommand shares: the plugin manager and the config, both made on first use.
 
-    def __init__(self, pm: PluginManager, config_path: Path | None) -> None:
-        self.pm, self.config_path = pm, config_path
+    Commands that need neither (``dispatchd hook``, which agents call after every
+    turn) stay fast: no plugin is imported for them.
+    """
+
+    def __init__(self, pm: PluginManager | None = None, config_path: Path | None = None) -> None:
+        self._pm, self.config_path = pm, config_path
         self._config: Config | None = None
+
+    @property
+    def pm(self) -> PluginManager:
+        if self._pm is None:
+            self._pm = get_plugin_manager()
+        return self._pm
 
     @property
     def config(self) -> Config:
@@ -44,7 +54,26 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class PluginCommands(click.Group):
+    """A group whose plugin-provided commands (``register_commands``) load only when asked for."""
+
+    def _load_plugin_commands(self, ctx: click.Context) -> None:
+        if not getattr(self, "_plugins_loaded", False):
+            self._plugins_loaded = True
+            obj = ctx.find_object(Context) or Context()
+            obj.pm.hook.register_commands(cli=self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            self._load_plugin_commands(ctx)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugin_commands(ctx)
+        return super().list_commands(ctx)
+
+
+@click.group(cls=PluginCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-c", "--config", "config_path", type=click.Path(path_type=Path),
               envvar="DISPATCHD_CONFIG",
               help="Config file [default: $XDG_CONFIG_HOME/dispatchd/config.yaml].")
@@ -60,7 +89,7 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool)
     if verbose < 2:
         logging.getLogger("watchdog").setLevel(logging.WARNING)
     if ctx.obj is None:
-        ctx.obj = Context(get_plugin_manager(), config_path)
+        ctx.obj = Context(None, config_path)
     else:
         ctx.obj.config_path = config_path
 
@@ -169,6 +198,4 @@ def hook(event: str, state_dir: Path, session: str, task_id: str) -> None:
 
 
 def main() -> None:
-    pm = get_plugin_manager()
-    pm.hook.register_commands(cli=cli)
-    cli(obj=Context(pm, None), prog_name="dispatchd")
+    cli(obj=Context(), prog_name="dispatchd")

@@ -65,8 +65,11 @@ class Engine:
     # -- lifecycle -------------------------------------------------------
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
-        if self.dry_run:
+        if self.dry_run:  # one decision pass over everything waiting; nothing moves or is typed
             self._discover()
+            for project in self.projects:
+                for name in self.store.waiting_names(project):
+                    self.ingest(project, name, settle=0.0)
             await self.dispatch_round()
             return
         self.state.lock()

@@ -21,7 +21,7 @@ from .text import sanitize_for_terminal
 from .trampoline import EXIT_MARKER
 from .transport import PaneRef, SessionTransport
 
-POLL_FIRST, POLL_MAX = 0.05, 0.5
+POLL_FIRST, POLL_MAX = 0.05, 0.2
 """Screen polling starts fast (agents are often ready in < 1 s) and backs off."""
 PASTE_REGISTER_TIMEOUT = 2.0
 

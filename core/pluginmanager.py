@@ -53,6 +53,8 @@ class PluginManager(pluggy.PluginManager):
     def __init__(self) -> None:
         super().__init__(PROJECT_NAME)
         self.load_failures: list[LoadFailure] = []
+        self.distributions: dict[str, tuple[str, str]] = {}
+        """Plugin name → (distribution, version) for plugins loaded from entry points."""
 
 
 def get_plugin_manager(
@@ -80,7 +82,7 @@ def get_plugin_manager(
     return pm
 
 
-def _load_entry_points(pm: pluggy.PluginManager) -> list[LoadFailure]:
+def _load_entry_points(pm: PluginManager) -> list[LoadFailure]:
     failures = []
     for ep in importlib.metadata.entry_points(group=PROJECT_NAME):
         if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
@@ -90,6 +92,8 @@ def _load_entry_points(pm: pluggy.PluginManager) -> list[LoadFailure]:
             plugin = ep.load()
             pm.register(plugin, name=ep.name)
             pm.check_pending()
+            if ep.dist is not None:
+                pm.distributions[ep.name] = (ep.dist.name, ep.dist.version)
         except Exception as exc:
             if pm.has_plugin(ep.name):
                 pm.unregister(name=ep.name)

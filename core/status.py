@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pluggy
-
+from . import __version__
 from .config import Config
+from .pluginmanager import PluginManager
 from .statefile import StateDir
 from .store import FileStore, inbox_of
 
@@ -90,23 +90,21 @@ def render_status(data: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def plugin_rows(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
+def plugin_rows(pm: PluginManager) -> list[dict[str, Any]]:
     """One row per plugin: name, distribution and version, hooks, status."""
-    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
     rows: list[dict[str, Any]] = []
     for name, plugin in pm.list_name_plugin():
         if plugin is None:
             rows.append({"name": name, "package": None, "version": None, "hooks": [],
                          "status": "blocked"})
             continue
-        dist = dists.get(id(plugin))
         hooks = sorted(c.name for c in pm.get_hookcallers(plugin) or [])
         builtin = getattr(plugin, "__name__", "").startswith("dispatchd.plugins.")
-        rows.append({"name": name, "package": dist.project_name if dist else
-                     ("dispatchd" if builtin else None),
-                     "version": dist.version if dist else None, "hooks": hooks,
+        package, version = pm.distributions.get(name, ("dispatchd", __version__) if builtin
+                                                else (None, None))
+        rows.append({"name": name, "package": package, "version": version, "hooks": hooks,
                      "status": "active" + (" (built-in)" if builtin else "")})
-    for failure in getattr(pm, "load_failures", []):
+    for failure in pm.load_failures:
         rows.append({"name": failure.name, "package": failure.dist, "version": None, "hooks": [],
                      "status": f"failed to load: {failure.error}"})
     return rows

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import collections
+import json
+import time
 from pathlib import Path
 
 from harness import AgentLog, TmuxServer, wait_for, write_task
@@ -53,3 +55,206 @@ def test_eight_tasks_on_four_sessions_each_received_once(tmp_path, tmux: TmuxSer
     assert not list((a / ".agent-queue" / "inbox").iterdir())
     assert {r["dispatchd_session"] for r in agent_log.records("start")} == {
         f"auto-{i}" for i in range(1, 5)}
+
+
+def test_priority_order_with_one_session_and_tasks_waiting_at_start(
+        tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "solo")
+    tmux.new_session("auto-1")
+    order = [("a-low.md", "low"), ("b-default.md", "default"), ("c-high.md", "high"),
+             ("d-critical.md", "critical"), ("e-high.md", "high")]
+    for name, prio in order:  # written before the daemon starts, in "wrong" name order
+        write_task(project, name, f"do {name}", priority=prio)
+        time.sleep(0.02)
+    time.sleep(0.6)  # older than settle_time: complete files waiting at start
+    make_daemon({"pool": _autonomous(1)}).start()
+    wait_for(lambda: len(agent_log.submits()) == 5, 60, "5 submits")
+    names = [r["text"].split("]")[0][1:] for r in agent_log.submits()]
+    assert names == ["d-critical.md", "c-high.md", "e-high.md", "b-default.md", "a-low.md"]
+    assert [r["model"] for r in agent_log.submits()] == ["opus"] + ["sonnet"] * 4
+
+
+def test_each_task_gets_a_fresh_agent_in_its_own_project(tmp_path, tmux: TmuxServer,
+                                                          agent_log: AgentLog, make_daemon):
+    a, b = _projects(tmp_path, "one", "two")
+    tmux.new_session("auto-1")
+    make_daemon({"pool": _autonomous(1)}).start()
+    write_task(a, "first.md", "first task", priority="critical")
+    wait_for(lambda: len(agent_log.submits()) == 1, 30, "first submit")
+    write_task(b, "second.md", "second task")
+    wait_for(lambda: len(agent_log.submits()) == 2, 30, "second submit")
+    first, second = agent_log.submits()
+    assert first["pid"] != second["pid"]  # a new agent, not the old one typed into
+    assert (Path(first["cwd"]), first["model"]) == (a, "opus")
+    assert (Path(second["cwd"]), second["model"]) == (b, "sonnet")
+    starts = agent_log.records("start")
+    assert len(starts) == 2 and all("--dangerously-skip-permissions" in s["argv"] for s in starts)
+
+
+def test_project_created_while_running_is_found(tmp_path, tmux: TmuxServer,
+                                                  agent_log: AgentLog, make_daemon):
+    _projects(tmp_path, "existing")
+    tmux.new_session("auto-1")
+    daemon = make_daemon({"pool": _autonomous(1),
+                          "dispatcher": {"poll_interval": "10m"}}).start()  # events only
+    wait_for(lambda: "started" in daemon.log(), 20, "daemon start")
+    late = tmp_path / "projects" / "late"
+    late.mkdir()
+    time.sleep(0.3)
+    write_task(late, "late.md", "task in a new project")
+    wait_for(lambda: len(agent_log.submits()) == 1, 20, "submit from the new project")
+    assert Path(agent_log.submits()[0]["cwd"]) == late
+
+
+def test_slow_writer_is_sent_whole(tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "slow")
+    inbox = project / ".agent-queue" / "inbox"
+    inbox.mkdir(parents=True)
+    tmux.new_session("auto-1")
+    daemon = make_daemon({"pool": _autonomous(1)}).start()
+    wait_for(lambda: "started" in daemon.log(), 20, "daemon start")
+    parts = ["---\npriority: high\n", "---\nPart one of the body.\n", "Part two.\n", "Part three.\n"]
+    with open(inbox / "slow.md", "w") as fh:  # written in place, in pieces
+        for part in parts:
+            fh.write(part)
+            fh.flush()
+            time.sleep(0.3)
+    wait_for(lambda: len(agent_log.submits()) == 1, 20, "submit")
+    text = agent_log.submits()[0]["text"]
+    assert "Part one of the body.\nPart two.\nPart three." in text
+
+
+def test_launch_that_never_gets_ready_returns_the_task_and_cools_the_session(
+        tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    tmux("set-environment", "-t", "auto-1", "FAKEAGENT_MODE", "never-ready")
+    daemon = make_daemon({"pool": _autonomous(2),
+                          "dispatcher": {"prompt_timeout": "2s"}}).start()
+    write_task(project, "t.md", "a task")
+    wait_for(lambda: "LAUNCH-FAILED session=auto-1" in daemon.log(), 20, "launch failure")
+    wait_for(lambda: (project / ".agent-queue" / "inbox" / "t.md").exists(), 10, "task returned")
+    assert not agent_log.submits()
+    assert "Loading" not in tmux.screen("auto-1")  # the half-started agent was stopped
+    tmux.new_session("auto-2")  # a healthy session appears: the task goes there, not to auto-1
+    wait_for(lambda: len(agent_log.submits()) == 1, 30, "submit on auto-2")
+    assert agent_log.submits()[0]["dispatchd_session"] == "auto-2"
+    status = json.loads(daemon.run_once("status", "--json").stdout)
+    cooled = {s["name"]: s for s in status["sessions"]}["auto-1"]
+    assert cooled["state"] == "cooldown" and "not ready" in cooled["last_failure"]
+
+
+def test_failing_launches_end_in_failed_with_a_reason(tmp_path, tmux: TmuxServer,
+                                                       agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    tmux("set-environment", "-g", "FAKEAGENT_MODE", "exit")
+    daemon = make_daemon({"pool": _autonomous(1),
+                          "dispatcher": {"cooldown": "0s", "max_attempts": 2}}).start()
+    write_task(project, "doomed.md", "never runs")
+    failed = project / ".agent-queue" / "failed"
+    wait_for(lambda: list(failed.glob("*.doomed.md")), 30, "task in failed/")
+    reason = next(failed.glob("*.reason")).read_text()
+    assert "launch failed 2 times" in reason and "exited" in reason
+    assert not agent_log.submits()
+    assert daemon.log().count("LAUNCH-FAILED") == 2
+
+
+def test_completion_from_the_screen_when_no_hook_reports(tmp_path, tmux: TmuxServer,
+                                                          agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    tmux("set-environment", "-g", "FAKEAGENT_MODE", "no-hooks")
+    make_daemon({"pool": _autonomous(1)}).start()
+    write_task(project, "one.md", "first")
+    write_task(project, "two.md", "second")
+    wait_for(lambda: len(list((project / ".agent-queue" / "done").glob("*.md"))) == 2, 30,
+             "both done")
+    assert len(agent_log.submits()) == 2
+    assert not agent_log.records("hook")
+
+
+def test_broken_task_file_is_set_aside_and_the_daemon_runs_on(
+        tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    daemon = make_daemon({"pool": _autonomous(1)}).start()
+    write_task(project, "bad.md", "---\npriority: urgent\n---\nbody\n")
+    write_task(project, "good.md", "fine")
+    wait_for(lambda: len(agent_log.submits()) == 1, 20, "good task submitted")
+    failed = project / ".agent-queue" / "failed"
+    (kept,) = failed.glob("*.bad.md")
+    assert "priority: urgent" in kept.read_text()  # never deleted
+    assert "invalid field priority" in next(failed.glob("*.bad.md.reason")).read_text()
+    assert daemon.proc is not None and daemon.proc.poll() is None
+
+
+def test_hostile_project_and_file_names_run_no_command(tmp_path, tmux: TmuxServer,
+                                                        agent_log: AgentLog, make_daemon):
+    evil = tmp_path / "projects" / "-x a;$(touch PWNED1) `touch PWNED2`;"
+    evil.mkdir(parents=True)
+    tmux.new_session("auto-1")
+    make_daemon({"pool": _autonomous(1)}).start()
+    write_task(evil, "t$(touch PWNED3);.md", "body with ; Enter and \x1b[201~ inside\x07")
+    wait_for(lambda: len(agent_log.submits()) == 1, 20, "submit")
+    rec = agent_log.submits()[0]
+    assert Path(rec["cwd"]) == evil
+    assert "\x1b" not in rec["text"] and "\x07" not in rec["text"]
+    assert "body with ; Enter and [201~ inside" in rec["text"]
+    assert not list(tmp_path.rglob("PWNED*")) and not list(Path.cwd().glob("PWNED*"))
+
+
+def test_dry_run_decides_and_types_nothing(tmp_path, tmux: TmuxServer, agent_log: AgentLog,
+                                            make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    write_task(project, "t.md", "x", priority="critical")
+    time.sleep(0.6)  # older than settle_time
+    daemon = make_daemon({"pool": _autonomous(1)})
+    result = daemon.run_once("run", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "DRY-RUN would dispatch session=auto-1 task=t.md model=opus" in result.stderr
+    assert (project / ".agent-queue" / "inbox" / "t.md").exists()
+    assert not agent_log.records()
+
+
+def test_sigterm_during_a_launch_returns_the_task_and_a_restart_sends_it_once(
+        tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    tmux("set-environment", "-g", "FAKEAGENT_BOOT", "4")
+    daemon = make_daemon({"pool": _autonomous(1)}).start()
+    write_task(project, "t.md", "survive a restart")
+    claimed = project / ".agent-queue" / "claimed"
+    wait_for(lambda: list(claimed.glob("*.t.md")), 20, "claim")
+    assert daemon.stop() == 0
+    assert (project / ".agent-queue" / "inbox" / "t.md").exists()
+    assert not list(claimed.iterdir()) and not agent_log.submits()
+    tmux("set-environment", "-g", "FAKEAGENT_BOOT", "0.3")
+    daemon.start()
+    wait_for(lambda: list((project / ".agent-queue" / "done").glob("*.t.md")), 30, "done")
+    assert len(agent_log.submits()) == 1
+
+
+def test_restart_while_an_agent_works_keeps_the_task_and_learns_its_end(
+        tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    daemon = make_daemon({"pool": _autonomous(1)}).start()
+    write_task(project, "long.md", "work for a while\nSLEEP=3")
+    write_task(project, "next.md", "the next one")
+    wait_for(lambda: len(agent_log.submits()) == 1, 20, "first submit")
+    assert daemon.stop() == 0
+    sent = project / ".agent-queue" / "sent"
+    assert len(list(sent.glob("*.md"))) == 1
+    daemon.start()
+    wait_for(lambda: len(list((project / ".agent-queue" / "done").glob("*.md"))) == 2, 30,
+             "both done")
+    assert [r["text"].split("]")[0] for r in agent_log.submits()] == ["[long.md", "[next.md"]
+
+
+def test_a_second_daemon_on_the_same_config_refuses_to_start(tmp_path, tmux, make_daemon):
+    daemon = make_daemon().start()
+    wait_for(lambda: "started" in daemon.log(), 20, "first daemon")
+    second = daemon.run_once("run")
+    assert second.returncode == 4 and "another dispatchd" in second.stderr

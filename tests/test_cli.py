@@ -1,0 +1,98 @@
+"""The command line: validate, enqueue, status, plugins, config errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from harness import write_task
+
+from dispatchd.cli import EXIT_CONFIG, Context, cli
+from dispatchd.pluginmanager import get_plugin_manager
+
+
+def invoke(*args: str, input: str | None = None):
+    ctx = Context(get_plugin_manager(entry_points=False), None)
+    return CliRunner().invoke(cli, list(args), obj=ctx, input=input)
+
+
+def config(tmp_path: Path, **dispatcher: object) -> str:
+    path = tmp_path / "c.yaml"
+    path.write_text(json.dumps({"pool": {"autonomous": {"prefix": "w-", "max": 2},
+                                         "shared_projects_dir": str(tmp_path / "projects")},
+                                "dispatcher": {"state_dir": str(tmp_path / "state"),
+                                               **dispatcher}}))
+    return str(path)
+
+
+def test_validate_reports_each_file_and_exits_1_on_any_invalid(tmp_path):
+    good = tmp_path / "good.md"
+    good.write_text("---\npriority: critical\nmodel: opus\n---\nbody")
+    bad = tmp_path / "bad.md"
+    bad.write_text("---\npriority: whenever\n---\nbody")
+    warn = tmp_path / "warn.md"
+    warn.write_text("---\ntitle: [x\n---\nbody")
+    ok = invoke("validate", str(good), str(warn))
+    assert ok.exit_code == 0 and "ok       " in ok.output and "warning  " in ok.output
+    res = invoke("validate", str(good), str(bad))
+    assert res.exit_code == 1
+    assert f"invalid  {bad}: invalid field priority: 'whenever'" in res.output
+
+
+def test_enqueue_writes_atomically_and_never_overwrites(tmp_path):
+    project = tmp_path / "p"
+    project.mkdir()
+    res = invoke("enqueue", str(project), "--title", "Fix the build", "--priority", "high",
+                 "--name", "fix.md", input="Make CI green.\n")
+    assert res.exit_code == 0, res.output
+    path = project / ".agent-queue" / "inbox" / "fix.md"
+    assert res.output.strip() == str(path)
+    assert "priority: high" in path.read_text() and "Make CI green." in path.read_text()
+    again = invoke("enqueue", str(project), "--name", "fix.md", input="other")
+    assert again.exit_code == 1 and "already exists" in again.output
+    bad = invoke("enqueue", str(project), "--model", "--evil", input="x")
+    assert bad.exit_code == 1 and "invalid field model" in bad.output
+    assert not list((project / ".agent-queue" / "tmp").iterdir())
+
+
+def test_status_without_a_daemon_counts_tasks_per_project(tmp_path):
+    project = tmp_path / "projects" / "p"
+    write_task(project, "a.md", "x")
+    write_task(project, "b.md", "y")
+    cfg = config(tmp_path)
+    res = invoke("-c", cfg, "status", "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["daemon"]["running"] is False
+    assert [s["name"] for s in data["sessions"]] == ["w-1", "w-2"]
+    (proj,) = data["projects"]
+    assert proj["path"] == str(project) and proj["counts"]["inbox"] == 2
+    text = invoke("-c", cfg, "status").output
+    assert "daemon: not running" in text and "INBOX" in text and str(project) in text
+
+
+def test_plugins_lists_builtins_with_their_hooks():
+    res = invoke("plugins")
+    assert res.exit_code == 0
+    assert "models" in res.output and "choose_model" in res.output
+    rows = json.loads(invoke("plugins", "--json").output)
+    assert {r["name"] for r in rows} >= {"ordering", "selection", "models", "messages", "claude"}
+
+
+def test_invalid_config_exits_3_with_file_key_and_reason(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("pool:\n  autonomous:\n    max: lots\n")
+    res = invoke("-c", str(path), "run")
+    assert res.exit_code == EXIT_CONFIG
+    assert f"{path}: pool.autonomous.max: expected an integer" in res.output
+
+
+def test_hook_command_leaves_an_event_for_the_daemon(tmp_path):
+    res = invoke("hook", "stop", "--state-dir", str(tmp_path), "--session", "s", "--task", "T",
+                 input='{"hook_event_name": "Stop"}')
+    assert res.exit_code == 0, res.output
+    (event,) = (tmp_path / "events").iterdir()
+    rec = json.loads(event.read_text())
+    assert (rec["event"], rec["session"], rec["task"]) == ("stop", "s", "T")
+    assert rec["payload"] == {"hook_event_name": "Stop"}

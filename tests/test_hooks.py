@@ -1,0 +1,342 @@
+"""Every hook: its built-in default called directly and through a fresh plugin manager,
+overridden by a registered plugin, and falling back to the default when a plugin returns None."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+import pytest
+
+import dispatchd
+from dispatchd import hookspecs
+from dispatchd.config import Config, DedicatedSession
+from dispatchd.hooktypes import AgentLaunch, SessionInfo
+from dispatchd.pluginmanager import get_plugin_manager
+from dispatchd.plugins import claude, dispatch_log, messages, models, ordering, selection
+from dispatchd.task import Task
+
+PROJECT = Path("/srv/p")
+CONFIG = Config(dedicated=(DedicatedSession("ded-p", PROJECT),))
+AUTO = SessionInfo("auto-1", "autonomous")
+DED = SessionInfo("ded-p", "dedicated", PROJECT)
+NBSP = "\u00a0"
+
+
+def task(**kw: object) -> Task:
+    base: dict[str, object] = {"id": "T1", "name": "t.md", "project": PROJECT,
+                               "path": PROJECT / "t.md", "body": "do it"}
+    return Task(**{**base, **kw})  # type: ignore[arg-type]
+
+
+class Nothing:
+    """A plugin that implements every one-answer hook and always passes (returns None)."""
+
+    @dispatchd.hookimpl
+    def task_sort_key(self, task):  # type: ignore[no-untyped-def]
+        return None
+
+    @dispatchd.hookimpl
+    def select_session(self, task, candidates, config):  # type: ignore[no-untyped-def]
+        return None
+
+    @dispatchd.hookimpl
+    def choose_model(self, task, session, config):  # type: ignore[no-untyped-def]
+        return None
+
+    @dispatchd.hookimpl
+    def build_message(self, task, session, model, config):  # type: ignore[no-untyped-def]
+        return None
+
+    @dispatchd.hookimpl
+    def agent_command(self, task, session, model, config):  # type: ignore[no-untyped-def]
+        return None
+
+    @dispatchd.hookimpl
+    def agent_ready(self, screen, task, config):  # type: ignore[no-untyped-def]
+        return None
+
+    @dispatchd.hookimpl
+    def agent_idle(self, screen, config):  # type: ignore[no-untyped-def]
+        return None
+
+
+# -- task_sort_key ---------------------------------------------------------
+def test_task_sort_key_default_orders_priority_then_arrival(pm):
+    tasks = [task(id="a", priority="low", arrival=1), task(id="b", priority="critical", arrival=5),
+             task(id="c", priority="high", arrival=3), task(id="d", priority="high", arrival=2)]
+    assert [t.id for t in sorted(tasks, key=ordering.task_sort_key)] == ["b", "d", "c", "a"]
+    assert [t.id for t in sorted(tasks, key=lambda t: pm.hook.task_sort_key(task=t))] == \
+        ["b", "d", "c", "a"]
+
+
+def test_task_sort_key_override_and_fallback(pm):
+    class Newest:
+        @dispatchd.hookimpl
+        def task_sort_key(self, task):  # type: ignore[no-untyped-def]
+            return (-task.arrival,)
+
+    pm.register(Nothing())
+    assert pm.hook.task_sort_key(task=task(arrival=7)) == (2, 7, "T1")
+    pm.register(Newest())
+    assert pm.hook.task_sort_key(task=task(arrival=7)) == (-7,)
+
+
+# -- select_session --------------------------------------------------------
+def test_select_session_default_prefers_dedicated_then_autonomous(pm):
+    assert selection.select_session(task(), [AUTO, DED], CONFIG) == "ded-p"
+    assert pm.hook.select_session(task=task(), candidates=[AUTO, DED], config=CONFIG) == "ded-p"
+    other = task(project=Path("/srv/other"))
+    assert pm.hook.select_session(task=other, candidates=[DED, AUTO], config=CONFIG) == "auto-1"
+    assert pm.hook.select_session(task=other, candidates=[DED], config=CONFIG) is None
+
+
+def test_select_session_default_honours_a_bound_session(pm):
+    bound = task(session="auto-9")
+    assert pm.hook.select_session(task=bound, candidates=[AUTO, DED], config=CONFIG) is None
+    bound = task(session="auto-1")
+    assert pm.hook.select_session(task=bound, candidates=[DED, AUTO], config=CONFIG) == "auto-1"
+
+
+def test_select_session_override_and_fallback(pm):
+    class Last:
+        @dispatchd.hookimpl
+        def select_session(self, task, candidates, config):  # type: ignore[no-untyped-def]
+            return candidates[-1].name if "docs" in task.tags else None
+
+    pm.register(Nothing())
+    pm.register(Last())
+    assert pm.hook.select_session(task=task(tags=("docs",)), candidates=[DED, AUTO],
+                                  config=CONFIG) == "auto-1"
+    assert pm.hook.select_session(task=task(), candidates=[AUTO, DED], config=CONFIG) == "ded-p"
+
+
+# -- choose_model ----------------------------------------------------------
+@pytest.mark.parametrize(("priority", "model"), [("critical", "opus"), ("high", "sonnet"),
+                                                 ("default", "sonnet"), ("low", "sonnet")])
+def test_choose_model_default_maps_priority(pm, priority, model):
+    assert models.choose_model(task(priority=priority), AUTO, CONFIG) == model
+    assert pm.hook.choose_model(task=task(priority=priority), session=AUTO, config=CONFIG) == model
+
+
+def test_choose_model_task_field_wins_and_plugins_override(pm):
+    assert pm.hook.choose_model(task=task(model="haiku"), session=AUTO, config=CONFIG) == "haiku"
+
+    class Cheap:
+        @dispatchd.hookimpl
+        def choose_model(self, task, session, config):  # type: ignore[no-untyped-def]
+            return "haiku" if task.priority == "low" else None
+
+    pm.register(Nothing())
+    pm.register(Cheap())
+    assert pm.hook.choose_model(task=task(priority="low"), session=AUTO, config=CONFIG) == "haiku"
+    assert pm.hook.choose_model(task=task(priority="critical"), session=AUTO,
+                                config=CONFIG) == "opus"
+
+
+# -- build_message ---------------------------------------------------------
+def test_build_message_default_is_the_seed_format(pm):
+    text = pm.hook.build_message(task=task(), session=AUTO, model="sonnet", config=CONFIG)
+    assert text == messages.build_message(task(), AUTO, "sonnet", CONFIG)
+    assert text.startswith("[t.md] do it\n\n") and "carry out" in text
+    empty = pm.hook.build_message(task=task(body=""), session=AUTO, model="m", config=CONFIG)
+    assert empty.startswith(f"[t.md] {messages.EMPTY_BODY}")
+
+
+def test_build_message_override_and_fallback(pm):
+    class Terse:
+        @dispatchd.hookimpl
+        def build_message(self, task, session, model, config):  # type: ignore[no-untyped-def]
+            return task.body if "terse" in task.tags else None
+
+    pm.register(Nothing())
+    pm.register(Terse())
+    assert pm.hook.build_message(task=task(tags=("terse",)), session=AUTO, model="m",
+                                 config=CONFIG) == "do it"
+    assert pm.hook.build_message(task=task(), session=AUTO, model="m",
+                                 config=CONFIG).startswith("[t.md]")
+
+
+# -- agent_command ---------------------------------------------------------
+def test_agent_command_default_launches_claude(pm, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    launch = pm.hook.agent_command(task=task(), session=AUTO, model="opus", config=CONFIG)
+    assert launch.argv[:4] == ("claude", "--model", "opus", "--dangerously-skip-permissions")
+    assert "--resume" not in launch.argv
+    settings = launch.argv[launch.argv.index("--settings") + 1]
+    assert '"Stop"' in settings and "hook stop" in settings and "T1" in settings
+    assert launch.env["CLAUDECODE"] is None
+
+
+def test_agent_command_default_consumes_the_resume_id_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    resume = tmp_path / ".claude-context" / "auto-1-resume-id.txt"
+    resume.parent.mkdir()
+    resume.write_text("3f2b8c1e-1111-2222-3333-444455556666\n")
+    first = claude.agent_command(task(), AUTO, "sonnet", CONFIG)
+    assert first.argv[4:6] == ("--resume", "3f2b8c1e-1111-2222-3333-444455556666")
+    assert not resume.exists()
+    assert "--resume" not in claude.agent_command(task(), AUTO, "sonnet", CONFIG).argv
+    resume.write_text("--settings=evil.json")
+    assert "--resume" not in claude.agent_command(task(), AUTO, "sonnet", CONFIG).argv
+
+
+def test_agent_command_override_and_fallback(pm):
+    class Aider:
+        @dispatchd.hookimpl
+        def agent_command(self, task, session, model, config):  # type: ignore[no-untyped-def]
+            return AgentLaunch(("aider", "--model", model)) if task.agent == "aider" else None
+
+    pm.register(Nothing())
+    pm.register(Aider())
+    assert pm.hook.agent_command(task=task(agent="aider"), session=AUTO, model="m",
+                                 config=CONFIG).argv == ("aider", "--model", "m")
+    assert pm.hook.agent_command(task=task(), session=AUTO, model="m",
+                                 config=CONFIG).argv[0] == "claude"
+
+
+# -- agent_ready / agent_idle ---------------------------------------------
+READY = f"header\n❯ old message\n{'─' * 20}\n❯{NBSP}\n{'─' * 20}\n  ? for shortcuts"
+BUSY = READY.replace("? for shortcuts", "esc to interrupt")
+DIALOG = " Do you trust the files in this folder?\n ❯ 1. Yes, I trust this folder\n   2. No"
+SHELL = "user@host ~ ❯ \n"
+
+
+@pytest.mark.parametrize(("screen", "ready"), [(READY, True), (BUSY, False), (DIALOG, False),
+                                               (SHELL, False), ("❯ past message only", False),
+                                               ("", False)])
+def test_agent_ready_default_reads_claude_screens(pm, screen, ready):
+    assert claude.agent_ready(screen, task(), CONFIG) is ready
+    assert pm.hook.agent_ready(screen=screen, task=task(), config=CONFIG) is ready
+
+
+def test_agent_ready_override_and_fallback(pm):
+    class Repl:
+        @dispatchd.hookimpl
+        def agent_ready(self, screen, task, config):  # type: ignore[no-untyped-def]
+            return screen.rstrip().endswith(">>>") or None
+
+    pm.register(Nothing())
+    pm.register(Repl())
+    assert pm.hook.agent_ready(screen="Python\n>>>", task=task(), config=CONFIG) is True
+    assert pm.hook.agent_ready(screen=READY, task=task(), config=CONFIG) is True
+    assert pm.hook.agent_ready(screen=BUSY, task=task(), config=CONFIG) is False
+
+
+def test_agent_idle_default_and_override(pm):
+    assert claude.agent_idle(READY, CONFIG) is True
+    assert pm.hook.agent_idle(screen=BUSY, config=CONFIG) is False
+
+    class Never:
+        @dispatchd.hookimpl
+        def agent_idle(self, screen, config):  # type: ignore[no-untyped-def]
+            return False
+
+    pm.register(Nothing())
+    assert pm.hook.agent_idle(screen=READY, config=CONFIG) is True
+    pm.register(Never())
+    assert pm.hook.agent_idle(screen=READY, config=CONFIG) is False
+
+
+# -- notification hooks ------------------------------------------------------
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    @dispatchd.hookimpl
+    def on_dispatched(self, task, session, model):  # type: ignore[no-untyped-def]
+        self.calls.append(("dispatched", (task.name, session.name, model)))
+
+    @dispatchd.hookimpl
+    def on_task_finished(self, task, session, outcome, reason):  # type: ignore[no-untyped-def]
+        self.calls.append(("finished", (task.name, outcome, reason)))
+
+    @dispatchd.hookimpl
+    def on_launch_failed(self, task, session, reason):  # type: ignore[no-untyped-def]
+        self.calls.append(("launch_failed", (task.name, reason)))
+
+
+def test_on_dispatched_logs_the_seed_line_and_reaches_plugins(pm, caplog):
+    rec = Recorder()
+    pm.register(rec)
+    with caplog.at_level(logging.INFO, logger="dispatchd"):
+        pm.hook.on_dispatched(task=task(), session=AUTO, model="opus")
+    assert "DISPATCHED session=auto-1 task=t.md model=opus" in caplog.text
+    assert rec.calls == [("dispatched", ("t.md", "auto-1", "opus"))]
+    dispatch_log.on_dispatched(task(name="x\x1b.md"), AUTO, "m")
+    assert "\x1b" not in caplog.text
+
+
+def test_on_task_finished_logs_and_reaches_plugins(pm, caplog):
+    rec = Recorder()
+    pm.register(rec)
+    with caplog.at_level(logging.INFO, logger="dispatchd"):
+        pm.hook.on_task_finished(task=task(), session=None, outcome="failed", reason="broken")
+    assert "FAILED task=t.md reason=broken" in caplog.text
+    assert rec.calls == [("finished", ("t.md", "failed", "broken"))]
+
+
+def test_on_launch_failed_logs_and_reaches_plugins(pm, caplog):
+    rec = Recorder()
+    pm.register(rec)
+    with caplog.at_level(logging.INFO, logger="dispatchd"):
+        pm.hook.on_launch_failed(task=task(), session=AUTO, reason="timeout")
+    assert "LAUNCH-FAILED session=auto-1 task=t.md reason=timeout" in caplog.text
+    assert rec.calls == [("launch_failed", ("t.md", "timeout"))]
+
+
+def test_register_commands_adds_cli_commands(pm):
+    class Cmd:
+        @dispatchd.hookimpl
+        def register_commands(self, cli):  # type: ignore[no-untyped-def]
+            @cli.command(name="hello")
+            def hello() -> None:
+                click.echo("hi")
+
+    group = click.Group()
+    pm.register(Cmd())
+    pm.hook.register_commands(cli=group)
+    assert "hello" in group.commands
+
+
+# -- the plugin manager --------------------------------------------------------
+def test_manager_is_fresh_each_time_and_blocks_by_name(monkeypatch):
+    a, b = get_plugin_manager(entry_points=False), get_plugin_manager(entry_points=False)
+    assert a is not b and a.get_plugin("models") is not None
+    monkeypatch.setenv("DISPATCHD_DISABLE_PLUGINS", "models, claude")
+    blocked = get_plugin_manager(entry_points=False)
+    assert blocked.is_blocked("models") and blocked.get_plugin("models") is None
+    assert blocked.hook.choose_model(task=task(), session=AUTO, config=CONFIG) is None
+
+
+def test_a_plugin_that_fails_to_import_is_logged_and_skipped(tmp_path, monkeypatch, caplog):
+    dist = tmp_path / "broken_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[dispatchd]\nbroken = no_such_module_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with caplog.at_level(logging.ERROR):
+        pm = get_plugin_manager()
+    assert "plugin 'broken' (from broken-plugin) failed to load" in caplog.text
+    assert [f.name for f in pm.load_failures] == ["broken"]
+    assert pm.hook.choose_model(task=task(), session=AUTO, config=CONFIG) == "sonnet"
+
+
+def test_every_hook_has_a_test_and_a_docs_entry():
+    names = [n for n in dir(hookspecs) if not n.startswith("_")
+             and hasattr(getattr(hookspecs, n), "dispatchd_spec")]
+    assert len(names) >= 10
+    here = Path(__file__).read_text()
+    docs = (Path(__file__).parents[1] / "docs" / "hooks.md").read_text()
+    for name in names:
+        assert f"def test_{name}" in here, f"hook {name} has no test named after it"
+        assert f"## `{name}`" in docs or f"## {name}" in docs, f"hook {name} is not in docs"
+
+
+def test_core_never_imports_a_builtin_plugin():
+    core = Path(__file__).parents[1] / "core"
+    for path in core.glob("*.py"):
+        text = path.read_text()
+        assert "from .plugins" not in text and "import dispatchd.plugins" not in text, path
+        assert "from dispatchd.plugins" not in text, path

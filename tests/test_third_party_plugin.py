@@ -1,0 +1,53 @@
+"""A real plugin package, installed with pip during the test run, changes the daemon's decisions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from harness import AgentLog, TmuxServer, wait_for, write_task
+
+PACKAGE = Path(__file__).with_name("plugin_pkg")
+
+
+@pytest.fixture(scope="module")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pip-install the package into a private folder (the test environment stays untouched)."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "--target", str(target), str(PACKAGE)],
+                   check=True, capture_output=True, timeout=300)
+    return target
+
+
+def test_installed_plugin_is_listed(plugin_site: Path, make_daemon):
+    daemon = make_daemon(PYTHONPATH=str(plugin_site))
+    out = daemon.run_once("plugins", "--json")
+    rows = {r["name"]: r for r in json.loads(out.stdout)}
+    row = rows["test_policy"]
+    assert row["package"] == "dispatchd-test-policy" and row["version"] == "1.2.3"
+    assert row["hooks"] == ["choose_model", "select_session"] and row["status"] == "active"
+
+
+def test_installed_plugin_decides_session_and_model(plugin_site: Path, tmp_path: Path,
+                                                    tmux: TmuxServer, agent_log: AgentLog,
+                                                    make_daemon):
+    project = tmp_path / "projects" / "p"
+    project.mkdir(parents=True)
+    tmux.new_session("auto-1")
+    tmux.new_session("auto-2")
+    env = {"PYTHONPATH": os.pathsep.join([str(plugin_site), os.environ.get("PYTHONPATH", "")])}
+    make_daemon({"pool": {"autonomous": {"prefix": "auto-", "start_index": 1, "max": 2},
+                          "shared_projects_dir": "projects"}}, **env).start()
+    write_task(project, "write-docs.md", "document it", tags=["docs", "cheap"])
+    wait_for(lambda: agent_log.submits(), 30, "submit")
+    (rec,) = agent_log.submits()
+    assert rec["dispatchd_session"] == "auto-2"  # auto-1 was free too: the plugin chose
+    assert rec["model"] == "haiku"
+    write_task(project, "plain.md", "no tags")
+    wait_for(lambda: len(agent_log.submits()) == 2, 30, "second submit")
+    assert agent_log.submits()[1]["model"] == "sonnet"  # plugin returned None: default
