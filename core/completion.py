@@ -56,10 +56,11 @@ class CompletionWatch:
 
     async def _apply(self, session: Session, event: AgentEvent) -> None:
         if event.event == "stop":
-            await self.engine.finish(session, "done")
+            await self.engine.finish(session, "done", task_id=event.task_id)
         elif event.event == "stop-failure":
             error = event.payload.get("error") or event.payload.get("reason") or "unknown error"
-            await self.engine.finish(session, "failed", f"the agent reported a failure: {error}")
+            await self.engine.finish(session, "failed", f"the agent reported a failure: {error}",
+                                     task_id=event.task_id)
 
     async def run(self) -> None:
         while True:
@@ -76,21 +77,25 @@ class CompletionWatch:
             await asyncio.gather(*(self._check(s, present) for s in working))
 
     async def _check(self, session: Session, present: dict[str, PaneRef]) -> None:
-        pane = session.pane
+        pane, task = session.pane, session.task
+        if task is None:
+            return
         now_pane = present.get(session.name)
         if pane is None or now_pane is None or now_pane.pane_id != pane.pane_id:
             await self.engine.finish(session, "failed",
-                                     "session lost: its tmux pane is gone or was re-created")
+                                     "session lost: its tmux pane is gone or was re-created",
+                                     task_id=task.id)
             return
         try:
             screen = await self.engine.transport.capture(pane)
         except TransportError:
             return
-        if session.state != WORKING:
-            return
+        if session.state != WORKING or session.task is not task:
+            return  # it changed while we looked
         if EXIT_MARKER in screen:
             await self.engine.finish(session, "failed",
-                                     "the agent exited before reporting completion")
+                                     "the agent exited before reporting completion",
+                                     task_id=task.id)
             return
         idle = self.engine.hook.agent_idle(screen=screen, config=self.engine.config)
         if idle is None:
@@ -100,4 +105,4 @@ class CompletionWatch:
             return
         session.idle_polls += 1
         if session.busy_seen or session.idle_polls >= IDLE_CHECKS:
-            await self.engine.finish(session, "done")
+            await self.engine.finish(session, "done", task_id=task.id)

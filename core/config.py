@@ -94,6 +94,11 @@ class Config:
         return [d.name for d in self.dedicated] + self.autonomous.names()
 
 
+BUILTIN_DEFAULTS: dict[str, Any] = {"dispatcher": {"projects_dir": "~/projects"}}
+"""Used when there is no config file: every folder under ``~/projects`` is a project, and the
+autonomous sessions ``ccl-auto-1`` … ``ccl-auto-4`` of the default tmux server are the pool."""
+
+
 def default_config_path() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "dispatchd" / "config.yaml"
@@ -112,7 +117,7 @@ def load_config(path: Path | None = None) -> Config:
         if explicit:
             raise ConfigError(str(path), "", "no such file")
         log.info("no config file at %s: using the built-in defaults", path)
-        return parse_config({}, "<defaults>", base_dir=Path.cwd())
+        return parse_config(BUILTIN_DEFAULTS, "<defaults>", base_dir=Path.home())
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:

@@ -26,10 +26,9 @@ from .launcher import Launcher, LaunchError
 from .pool import IDLE, LAUNCHING, WORKING, Pool, Session
 from .queue import TaskQueue
 from .statefile import StateDir
-from .store import QUEUE_DIR, FileStore, NotSettled, TaskStore, inbox_of
+from .store import NotSettled, TaskStore
 from .task import Task, TaskError
 from .text import for_log
-from .tmux import TmuxTransport
 from .transport import PaneRef, SessionTransport, TransportError
 from .watcher import Watcher
 
@@ -43,9 +42,8 @@ class Engine:
                  store: TaskStore | None = None, transport: SessionTransport | None = None,
                  dry_run: bool = False) -> None:
         self.config, self.pm, self.hook = config, pm, pm.hook
-        self.store: TaskStore = store or FileStore(config.max_task_bytes)
-        self.transport: SessionTransport = transport or TmuxTransport(config.tmux,
-                                                                      config.state_dir)
+        self.store: TaskStore = store or self.hook.task_store(config=config)
+        self.transport: SessionTransport = transport or self.hook.session_transport(config=config)
         self.state = StateDir(config.state_dir)
         self.launcher = Launcher(config, self.hook, self.transport)
         self.pool = Pool(config)
@@ -53,7 +51,7 @@ class Engine:
         self.dry_run = dry_run
         self.projects: set[Path] = set()
         self.known: dict[tuple[Path, str], tuple[int, int]] = {}
-        """(project, name) → (inode, mtime_ns) of files already read, so a scan re-reads nothing."""
+        """(project, name) → store fingerprint of files already read: a scan re-reads nothing."""
         self.launches: dict[str, asyncio.Task[None]] = {}
         self.watcher = Watcher(self._notify_threadsafe, events_dir(config.state_dir))
         self.completion = CompletionWatch(self)
@@ -82,6 +80,7 @@ class Engine:
             log.info("dispatchd %s started: %d session(s) configured, %s", os.getpid(),
                      len(self.pool.sessions), "watching events" if events else "polling only")
             self.full_scan()
+            await self._report_pool()
             workers = [asyncio.create_task(self._dispatcher(), name="dispatcher"),
                        asyncio.create_task(self._poller(), name="poller"),
                        asyncio.create_task(self.completion.run(), name="completion")]
@@ -92,6 +91,23 @@ class Engine:
         finally:
             self.watcher.stop()
             self.state.unlock()
+
+    async def _report_pool(self) -> None:
+        """Say at start what is missing, so a quiet daemon is never a mystery."""
+        for root in self.config.projects_dirs:
+            if not root.is_dir():
+                log.warning("projects dir %s does not exist (yet); it is checked every scan", root)
+        try:
+            present = await self.transport.panes()
+        except TransportError as exc:
+            log.warning("cannot reach tmux: %s; tasks wait until it is back", exc)
+            return
+        missing = [name for name in self.pool.sessions if name not in present]
+        if missing:
+            log.warning("%d of %d configured session(s) do not exist: %s; tasks wait for them "
+                        "(create one with: tmux new-session -d -s %s)", len(missing),
+                        len(self.pool.sessions), ", ".join(missing[:8])
+                        + (" …" if len(missing) > 8 else ""), missing[0])
 
     def stop(self) -> None:
         log.info("stopping: no new claims; launches in progress are wound up")
@@ -125,9 +141,10 @@ class Engine:
                 if path == project or project in path.parents or path in project.parents:
                     self.scan_project(project)
         else:
-            project = path.parent.parent.parent
-            if project not in self.projects:
+            located = self.store.locate(path)
+            if located is None or located[0] not in self.projects:
                 return
+            project = located[0]
             if kind == "gone":
                 self._forget(project, path.name)
             else:
@@ -144,10 +161,7 @@ class Engine:
             log.info("watching project %s", project)
         self.projects = found
         folders: list[Path] = [*self.config.projects_dirs, events_dir(self.config.state_dir)]
-        for project in found:
-            inbox = inbox_of(project)
-            folders.append(inbox if inbox.is_dir() else
-                           project / QUEUE_DIR if (project / QUEUE_DIR).is_dir() else project)
+        folders += [self.store.watch_folder(project) for project in found]
         self.watcher.sync(folders)
 
     def full_scan(self) -> None:
@@ -171,13 +185,11 @@ class Engine:
         ``settle=None`` means "found by a scan or a bare create": the file counts only once
         it has not changed for ``settle_time`` (it may still be being written).
         """
-        path = inbox_of(project) / name
-        try:
-            st = os.lstat(path)
-        except OSError:
+        fingerprint = self.store.fingerprint(project, name)
+        if fingerprint is None:
             self._forget(project, name)
             return
-        if self.known.get((project, name)) == (st.st_ino, st.st_mtime_ns):
+        if self.known.get((project, name)) == fingerprint:
             return
         try:
             task = self.store.load(project, name, self.config.settle_time
@@ -193,7 +205,7 @@ class Engine:
             return
         for warning in task.warnings:
             log.warning("task %s: %s", for_log(name), warning)
-        self.known[(project, name)] = (st.st_ino, st.st_mtime_ns)
+        self.known[(project, name)] = fingerprint
         self.queue.add(task, self.hook.task_sort_key(task=task))
         self.wake()
 
@@ -205,10 +217,11 @@ class Engine:
         if self.dry_run:
             log.warning("DRY-RUN task %s would be set aside: %s", for_log(name), for_log(reason))
             return
-        self.store.reject(project, name, reason)
+        rejected = self.store.reject(project, name, reason)
         self._forget(project, name)
-        stub = Task(id="-", name=name, project=project, path=inbox_of(project) / name, body="")
-        self.hook.on_task_finished(task=stub, session=None, outcome="failed", reason=reason)
+        if rejected is not None:
+            self.hook.on_task_finished(task=rejected, session=None, outcome="failed",
+                                       reason=reason)
 
     # -- dispatch ---------------------------------------------------------
     async def _dispatcher(self) -> None:
@@ -319,10 +332,15 @@ class Engine:
             self.ingest(back.project, back.path.name, settle=0.0)
         self._save_inflight()
 
-    async def finish(self, session: Session, outcome: str, reason: str | None = None) -> None:
-        """The session's task ended: move it to done/ or failed/ and free the session."""
+    async def finish(self, session: Session, outcome: str, reason: str | None = None,
+                     task_id: str | None = None) -> None:
+        """The session's task ended: move it to done/ or failed/ and free the session.
+
+        With ``task_id``, only if the session still holds that task (a late report
+        about an earlier task never ends a newer one).
+        """
         task = session.task
-        if task is None:
+        if task is None or (task_id is not None and task.id != task_id):
             return
         info = session.info()
         session.free_up()

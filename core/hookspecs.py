@@ -21,7 +21,27 @@ if TYPE_CHECKING:
 
     from .config import Config
     from .hooktypes import AgentLaunch, SessionInfo
+    from .store import TaskStore
     from .task import Task
+    from .transport import SessionTransport
+
+
+@hookspec(firstresult=True)
+def task_store(config: Config) -> TaskStore | None:
+    """Return the task store the daemon reads and moves tasks with.
+
+    Default: :class:`dispatchd.store.FileStore`, the per-project folders
+    (``.agent-queue/inbox`` …). A shared queue (e.g. on Redis) plugs in here.
+    """
+
+
+@hookspec(firstresult=True)
+def session_transport(config: Config) -> SessionTransport | None:
+    """Return the transport that reaches the sessions' terminals.
+
+    Default: :class:`dispatchd.tmux.TmuxTransport` on the configured local tmux
+    server. Sessions on other hosts (tmux over SSH) plug in here.
+    """
 
 
 @hookspec(firstresult=True)

@@ -27,6 +27,7 @@ BUILTIN_PLUGINS = (
     "dispatchd.plugins.messages",
     "dispatchd.plugins.claude",
     "dispatchd.plugins.dispatch_log",
+    "dispatchd.plugins.local",
 )
 """Modules that provide the defaults; each registers under its last dotted part."""
 

@@ -64,12 +64,15 @@ class TaskStore(Protocol):
     """What the engine needs from a task store."""
 
     def waiting_names(self, project: Path) -> list[str]: ...
+    def fingerprint(self, project: Path, name: str) -> tuple[int, int] | None: ...
+    def watch_folder(self, project: Path) -> Path: ...
+    def locate(self, path: Path) -> tuple[Path, str] | None: ...
     def load(self, project: Path, name: str, settle: float) -> Task | None: ...
     def claim(self, task: Task) -> Task | None: ...
     def release(self, task: Task) -> Task: ...
     def mark_sent(self, task: Task, session: str) -> Task: ...
     def finish(self, task: Task, outcome: str, reason: str | None = None) -> Task: ...
-    def reject(self, project: Path, name: str, reason: str) -> None: ...
+    def reject(self, project: Path, name: str, reason: str) -> Task | None: ...
     def recover(self, project: Path) -> list[Task]: ...
     def counts(self, project: Path) -> dict[str, int]: ...
 
@@ -95,6 +98,28 @@ class FileStore:
                 return [e.name for e in it if is_task_name(e.name)]
         except (FileNotFoundError, NotADirectoryError):
             return []
+
+    def fingerprint(self, project: Path, name: str) -> tuple[int, int] | None:
+        """Identity of a waiting file (inode, mtime); None when it is gone. One ``lstat``."""
+        try:
+            st = os.lstat(inbox_of(project) / name)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns)
+
+    def watch_folder(self, project: Path) -> Path:
+        """The folder to watch for ``project``: its inbox, or where the inbox will appear."""
+        inbox = inbox_of(project)
+        for folder in (inbox, inbox.parent):
+            if folder.is_dir():
+                return folder
+        return project
+
+    def locate(self, path: Path) -> tuple[Path, str] | None:
+        """(project, name) of a path inside an inbox, else None."""
+        if path.parent.name == "inbox" and path.parent.parent.name == QUEUE_DIR:
+            return path.parent.parent.parent, path.name
+        return None
 
     def load(self, project: Path, name: str, settle: float = 0.0) -> Task | None:
         """Parse a waiting file. None if it is gone; :class:`TaskError` if it is unusable."""
@@ -174,26 +199,26 @@ class FileStore:
         self._journal(task, state, outcome=outcome, reason=reason)
         return task.moved(dst)
 
-    def reject(self, project: Path, name: str, reason: str) -> None:
+    def reject(self, project: Path, name: str, reason: str) -> Task | None:
         """A waiting file that can never be dispatched: set it aside in ``failed/``, never delete."""
         src = inbox_of(project) / name
         try:
             st = os.lstat(src)
         except FileNotFoundError:
-            return
+            return None
         task_id = self._arrival(project, st).id
         dst = project / QUEUE_DIR / "failed" / f"{task_id}.{name}"
         write_atomic(dst.with_name(dst.name + ".reason"), (reason.rstrip() + "\n").encode())
         try:
             move_durable(src, dst)
         except FileNotFoundError:
-            return
+            return None
         except OSError:  # e.g. a directory named x.md cannot be hard-linked
             os.rename(src, dst)
         log.warning("task %s set aside in failed/: %s", for_log(name), for_log(reason))
-        append_line(project / QUEUE_DIR / "journal.jsonl",
-                    {"ts": time.time(), "task": task_id, "name": name, "event": "failed",
-                     "reason": reason})
+        task = Task(id=task_id, name=name, project=project, path=dst, body="")
+        self._journal(task, "failed", reason=reason)
+        return task
 
     def recover(self, project: Path) -> list[Task]:
         """After a restart: claimed/ goes back to the inbox; returns what is in sent/."""

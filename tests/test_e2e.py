@@ -258,3 +258,33 @@ def test_a_second_daemon_on_the_same_config_refuses_to_start(tmp_path, tmux, mak
     wait_for(lambda: "started" in daemon.log(), 20, "first daemon")
     second = daemon.run_once("run")
     assert second.returncode == 4 and "another dispatchd" in second.stderr
+
+
+def test_a_stale_stop_event_never_ends_the_current_task(tmp_path, tmux: TmuxServer,
+                                                         agent_log: AgentLog, make_daemon):
+    from dispatchd.callbacks import post_event
+
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    daemon = make_daemon({"pool": _autonomous(1)}).start()
+    write_task(project, "long.md", "long work\nSLEEP=3")
+    wait_for(lambda: agent_log.submits(), 20, "submit")
+    post_event(tmp_path / "state", "stop", "auto-1", "an-older-task", {})
+    wait_for(lambda: "ignoring stop event for task an-older-task" in daemon.log(), 10, "ignored")
+    sent = project / ".agent-queue" / "sent"
+    assert len(list(sent.glob("*.md"))) == 1  # still working
+    wait_for(lambda: list((project / ".agent-queue" / "done").glob("*.md")), 20, "real stop")
+
+
+def test_a_session_killed_mid_task_fails_the_task_with_a_reason(tmp_path, tmux: TmuxServer,
+                                                                 agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    make_daemon({"pool": _autonomous(1)}).start()
+    write_task(project, "doomed.md", "long work\nSLEEP=30")
+    wait_for(lambda: agent_log.submits(), 20, "submit")
+    tmux("kill-session", "-t", "=auto-1")
+    tmux.new_session("auto-1")  # same name, new pane: not the agent we gave the task to
+    failed = project / ".agent-queue" / "failed"
+    wait_for(lambda: list(failed.glob("*.reason")), 20, "failed")
+    assert "session lost" in next(failed.glob("*.reason")).read_text()

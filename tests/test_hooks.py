@@ -340,3 +340,38 @@ def test_core_never_imports_a_builtin_plugin():
         text = path.read_text()
         assert "from .plugins" not in text and "import dispatchd.plugins" not in text, path
         assert "from dispatchd.plugins" not in text, path
+
+
+# -- backends ------------------------------------------------------------------
+def test_task_store_default_is_the_file_store_and_can_be_replaced(pm):
+    from dispatchd.engine import Engine
+    from dispatchd.store import FileStore
+
+    assert isinstance(pm.hook.task_store(config=CONFIG), FileStore)
+
+    class Shared(FileStore):
+        pass
+
+    class SharedQueue:
+        @dispatchd.hookimpl
+        def task_store(self, config):  # type: ignore[no-untyped-def]
+            return Shared()
+
+    pm.register(SharedQueue())
+    assert isinstance(Engine(CONFIG, pm).store, Shared)
+
+
+def test_session_transport_default_is_local_tmux_and_can_be_replaced(pm):
+    from dispatchd.engine import Engine
+    from dispatchd.tmux import TmuxTransport
+
+    assert isinstance(pm.hook.session_transport(config=CONFIG), TmuxTransport)
+    remote = object()
+
+    class Remote:
+        @dispatchd.hookimpl
+        def session_transport(self, config):  # type: ignore[no-untyped-def]
+            return remote
+
+    pm.register(Remote())
+    assert Engine(CONFIG, pm).transport is remote
