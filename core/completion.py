@@ -3,7 +3,8 @@
 The agent's ``Stop`` hook runs ``dispatchd hook stop``, which leaves an event
 file (:mod:`dispatchd.callbacks`); an event counts only for the task id the
 session holds now, so a late or repeated event never frees a session busy with
-a newer task. Without a hook, the screen is checked every
+a newer task. In case no hook ever reports (an agent without hooks, an
+interrupted turn), the screen is also checked every
 ``dispatcher.completion_poll``: the task is done once the agent, seen busy,
 is idle again (or has looked idle on three checks in a row); a session whose
 pane vanished, or whose agent exited, ends its task as failed with the reason.
@@ -74,7 +75,11 @@ class CompletionWatch:
             except TransportError as exc:
                 log.warning("cannot check sessions: %s", exc)
                 continue
-            await asyncio.gather(*(self._check(s, present) for s in working))
+            results = await asyncio.gather(*(self._check(s, present) for s in working),
+                                           return_exceptions=True)
+            for session, result in zip(working, results, strict=True):
+                if isinstance(result, Exception):
+                    log.error("error checking session %s: %r", session.name, result)
 
     async def _check(self, session: Session, present: dict[str, PaneRef]) -> None:
         pane, task = session.pane, session.task
@@ -97,7 +102,8 @@ class CompletionWatch:
                                      "the agent exited before reporting completion",
                                      task_id=task.id)
             return
-        idle = self.engine.hook.agent_idle(screen=screen, config=self.engine.config)
+        idle = self.engine.hook.agent_idle(screen=screen, task=task, session=session.info(),
+                                           config=self.engine.config)
         if idle is None:
             return
         if not idle:

@@ -116,7 +116,7 @@ def load_config(path: Path | None = None) -> Config:
     if not path.exists():
         if explicit:
             raise ConfigError(str(path), "", "no such file")
-        log.info("no config file at %s: using the built-in defaults", path)
+        log.debug("no config file at %s: using the built-in defaults", path)
         return parse_config(BUILTIN_DEFAULTS, "<defaults>", base_dir=Path.home())
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -266,9 +266,16 @@ def _command(r: _Reader, value: object, key: str) -> tuple[str, ...]:
 def _env(r: _Reader, value: object, key: str) -> dict[str, str]:
     env = r.mapping(value, key)
     for name, val in env.items():
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or not isinstance(val, str | int):
+        if (not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or isinstance(val, bool)
+                or not isinstance(val, str | int)):
             raise r.fail(f"{key}.{name}", "expected NAME: string value")
     return {k: str(v) for k, v in env.items()}
+
+
+def _text(r: _Reader, value: object, key: str) -> str:
+    if not isinstance(value, str):
+        raise r.fail(key, f"expected text (may be empty), got {value!r}")
+    return value
 
 
 def _positive_duration(r: _Reader, value: object, key: str) -> float:
@@ -289,6 +296,6 @@ _DISPATCHER_KEYS: dict[str, Callable[[_Reader, object, str], Any]] = {
     "max_task_bytes": lambda r, v, k: r.integer(v, k, minimum=1),
     "agent_command": _command,
     "agent_env": _env,
-    "message_footer": lambda r, v, k: v if isinstance(v, str) else r.string(v, k),
+    "message_footer": lambda r, v, k: _text(r, v, k),
     "state_dir": lambda r, v, k: r.path(v, k),
 }

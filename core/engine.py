@@ -26,13 +26,16 @@ from .launcher import Launcher, LaunchError
 from .pool import IDLE, LAUNCHING, WORKING, Pool, Session
 from .queue import TaskQueue
 from .statefile import StateDir
-from .store import NotSettled, TaskStore
+from .store import ClaimedInvalid, NotSettled, TaskStore
 from .task import Task, TaskError
 from .text import for_log
 from .transport import PaneRef, SessionTransport, TransportError
 from .watcher import Watcher
 
 log = logging.getLogger(__name__)
+
+SUBMIT_GRACE = 10.0
+"""At shutdown, how long a launch that already pasted may take to press Enter."""
 
 
 class Engine:
@@ -53,6 +56,8 @@ class Engine:
         self.known: dict[tuple[Path, str], tuple[int, int]] = {}
         """(project, name) → store fingerprint of files already read: a scan re-reads nothing."""
         self.launches: dict[str, asyncio.Task[None]] = {}
+        self.sending: set[str] = set()
+        """Sessions whose launch is past the point of no return (task in ``sent/``)."""
         self.watcher = Watcher(self._notify_threadsafe, events_dir(config.state_dir))
         self.completion = CompletionWatch(self)
         self._wake = asyncio.Event()
@@ -76,6 +81,8 @@ class Engine:
                 self._loop.add_signal_handler(sig, self.stop)
         try:
             self._recover()
+            if self.config.source == "<defaults>":
+                log.info("no config file: running on the built-in defaults")
             events = self.watcher.start()
             log.info("dispatchd %s started: %d session(s) configured, %s", os.getpid(),
                      len(self.pool.sessions), "watching events" if events else "polling only")
@@ -110,13 +117,20 @@ class Engine:
                         + (" …" if len(missing) > 8 else ""), missing[0])
 
     def stop(self) -> None:
-        log.info("stopping: no new claims; launches in progress are wound up")
+        log.info("stopping: no new claims; launches that typed nothing are undone")
         self._stopping.set()
 
     async def _shutdown(self) -> None:
-        for launch in list(self.launches.values()):
-            launch.cancel()
+        """Launches that typed nothing are undone; those already sending finish their submit."""
+        finishing = [t for name, t in self.launches.items() if name in self.sending]
+        for name, launch in list(self.launches.items()):
+            if name not in self.sending:
+                launch.cancel()
+        if finishing:
+            await asyncio.wait(finishing, timeout=SUBMIT_GRACE)
         if self.launches:
+            for launch in self.launches.values():
+                launch.cancel()
             await asyncio.gather(*self.launches.values(), return_exceptions=True)
         self._save_inflight()
         self._write_status()
@@ -148,7 +162,7 @@ class Engine:
             if kind == "gone":
                 self._forget(project, path.name)
             else:
-                self.ingest(project, path.name, settle=0.0)
+                self.ingest(project, path.name, settle=0.0 if kind == "file" else None)
 
     def _discover(self) -> None:
         """Projects (S1): dedicated sessions' projects and every folder under the projects dirs."""
@@ -203,6 +217,10 @@ class Engine:
             return
         if task is None:
             return
+        if task.session is not None and task.session not in self.pool.sessions:
+            self._reject(project, name, f"invalid field session: {task.session!r} is not a "
+                         "configured session")
+            return
         for warning in task.warnings:
             log.warning("task %s: %s", for_log(name), warning)
         self.known[(project, name)] = fingerprint
@@ -232,11 +250,16 @@ class Engine:
                 await self.dispatch_round()
             except TransportError as exc:
                 log.warning("tmux unavailable, tasks stay queued: %s", exc)
+            except Exception:  # a plugin error must not stop dispatching for good
+                log.exception("error in a dispatch round; the next event or scan retries")
 
     async def _poller(self) -> None:
         while True:
             await asyncio.sleep(self.config.poll_interval)
-            self.full_scan()
+            try:
+                self.full_scan()
+            except Exception:
+                log.exception("error in the periodic scan; retried at the next one")
 
     async def dispatch_round(self) -> None:
         """Give waiting tasks, in order, to free sessions chosen by ``select_session``."""
@@ -249,13 +272,14 @@ class Engine:
             if not candidates:
                 break
             name = self.hook.select_session(task=task, candidates=candidates, config=self.config)
-            if name is None:
+            if not name:
                 continue
             chosen = next((c for c in candidates if c.name == name), None)
             if chosen is None:
-                log.error("select_session chose %r, which is not a free session; ignored",
-                          for_log(name))
-                continue
+                if name not in self.pool.sessions:
+                    log.error("select_session chose %r, which is not a configured session",
+                              for_log(name))
+                continue  # a configured session that is busy: the task waits for it
             candidates.remove(chosen)
             session = self.pool.sessions[name]
             if self.dry_run:
@@ -263,13 +287,17 @@ class Engine:
                 log.info("DRY-RUN would dispatch session=%s task=%s model=%s", name,
                          for_log(task.name), model)
                 continue
-            self.queue.remove(task)
-            self.known.pop((task.project, task.path.name), None)
+            self.queue.remove(task)  # still "known": an event during the claim must not re-add it
             session.assign(task, LAUNCHING)
             self.launches[name] = asyncio.create_task(self._launch(session, task, present[name]),
                                                       name=f"launch:{name}")
 
     async def _launch(self, session: Session, task: Task, pane: PaneRef) -> None:
+        """Claim, start the agent, mark sent, paste and submit; one per session, concurrently.
+
+        Until the task is in ``sent/`` any failure (a plugin error included) returns it
+        to the queue; from then on its text is never typed again.
+        """
         sent = False
         try:
             claimed = await asyncio.to_thread(self.store.claim, task)
@@ -287,6 +315,7 @@ class Engine:
             message = self.launcher.message(task, info, model)
             task = await asyncio.to_thread(self.store.mark_sent, task, session.name)
             sent, session.task = True, task
+            self.sending.add(session.name)
             self._save_inflight()
             await self.launcher.submit(pane, message)
             session.state = WORKING
@@ -294,24 +323,42 @@ class Engine:
             self.hook.on_dispatched(task=task, session=session.info(), model=model)
             self.completion.started(session)
         except asyncio.CancelledError:
-            if not sent and task.path.parent.name == "claimed":
-                self.store.release(task)
-                session.free_up()
-            elif sent:
+            if not sent:
+                await self._abandon(session, task)
+            else:
                 session.state = WORKING
             raise
-        except (LaunchError, TransportError, OSError) as exc:
+        except ClaimedInvalid as exc:
+            session.free_up()
+            self.hook.on_task_finished(task=exc.task, session=None, outcome="failed",
+                                       reason=str(exc))
+        except Exception as exc:
+            if not isinstance(exc, LaunchError | TransportError | OSError):
+                log.exception("error while launching %s on %s", for_log(task.name), session.name)
+            reason = str(exc) or type(exc).__name__
             if sent:
-                await self.finish(session, "failed", f"delivery broke off after the text may "
-                                  f"have reached the agent: {exc}")
+                await self.finish(session, "failed", "delivery broke off after the text may "
+                                  f"have reached the agent: {reason}")
             else:
-                await self._launch_failed(session, task, str(exc))
+                await self._launch_failed(session, task, reason)
         finally:
+            self.sending.discard(session.name)
             self.launches.pop(session.name, None)
             self.wake()
 
+    async def _abandon(self, session: Session, task: Task) -> None:
+        """A launch stopped by shutdown before any text was sent: undo it completely."""
+        pane = session.pane
+        if task.path.parent.name == "claimed":
+            self.store.release(task)
+            self._forget(task.project, task.name)
+        session.free_up()
+        if pane is not None:
+            with contextlib.suppress(TransportError):
+                await self.transport.reset(pane)
+
     async def _launch_failed(self, session: Session, task: Task, reason: str) -> None:
-        info = session.info()
+        """Nothing was sent: cool the session down, stop what was started, requeue or give up."""
         session.cooldown_until = time.time() + self.config.cooldown
         session.last_failure = reason
         pane = session.pane
@@ -319,17 +366,22 @@ class Engine:
         if pane is not None:
             with contextlib.suppress(TransportError):
                 await self.transport.reset(pane)  # never leave a half-started agent behind
-        self.hook.on_launch_failed(task=task, session=info, reason=reason)
         task = task.moved(task.path, attempts=task.attempts + 1)
-        if task.path.parent.name != "claimed":
+        if task.path.parent.name != "claimed":  # the claim itself failed: the file is waiting
+            self.hook.on_launch_failed(task=task, session=session.info(), reason=reason)
+            self._forget(task.project, task.path.name)
+            self.ingest(task.project, task.path.name, settle=0.0)
             return
         if task.attempts >= self.config.max_attempts:
             why = f"launch failed {task.attempts} times; last: {reason}"
-            done = await asyncio.to_thread(self.store.finish, task, "failed", why)
-            self.hook.on_task_finished(task=done, session=None, outcome="failed", reason=why)
+            task = await asyncio.to_thread(self.store.finish, task, "failed", why)
+            self.hook.on_launch_failed(task=task, session=session.info(), reason=reason)
+            self.hook.on_task_finished(task=task, session=None, outcome="failed", reason=why)
         else:
-            back = await asyncio.to_thread(self.store.release, task)
-            self.ingest(back.project, back.path.name, settle=0.0)
+            task = await asyncio.to_thread(self.store.release, task)
+            self.hook.on_launch_failed(task=task, session=session.info(), reason=reason)
+            self._forget(task.project, task.path.name)
+            self.ingest(task.project, task.path.name, settle=0.0)
         self._save_inflight()
 
     async def finish(self, session: Session, outcome: str, reason: str | None = None,
@@ -368,6 +420,7 @@ class Engine:
                                 for_log(task.path))
                     continue
                 session.assign(task, WORKING)
+                session.since = float(rec.get("since") or session.since)
                 session.model = rec.get("model")
                 session.pane = PaneRef(name or "", rec.get("session_id", ""), rec["pane_id"])
                 self.completion.started(session)

@@ -1,5 +1,7 @@
 """Writing a task into an inbox the safe way: staged in ``.agent-queue/tmp/``, then linked in.
 
+``dispatchd enqueue`` is the reference producer; any program can do the same.
+
 The daemon never sees a half-written file (the link is atomic), and an existing
 task of the same name is never overwritten.
 """
@@ -15,7 +17,7 @@ import yaml
 
 from .fsio import move_durable
 from .store import QUEUE_DIR, inbox_of, is_task_name
-from .task import TaskError, parse_task_text
+from .task import TaskError, parse_task_text, split_frontmatter
 
 
 class EnqueueError(Exception):
@@ -31,6 +33,9 @@ def enqueue_task(project: Path, body: str, *, name: str | None = None, title: st
     """Write a task to ``project``'s inbox and return its path."""
     fields = {k: v for k, v in (("title", title), ("priority", priority), ("model", model)) if v}
     text = body
+    if fields and split_frontmatter(body)[0] is not None:
+        raise EnqueueError("the text has its own frontmatter; put the fields there instead of "
+                           "using --title/--priority/--model")
     if fields:
         front = yaml.safe_dump(fields, sort_keys=False, allow_unicode=True)
         text = f"---\n{front}---\n{body}"
@@ -59,4 +64,7 @@ def enqueue_task(project: Path, body: str, *, name: str | None = None, title: st
     except FileExistsError:
         tmp.unlink()
         raise EnqueueError(f"{dst} already exists; choose another --name") from None
+    # A hard link makes no "closed after writing" event; closing a write handle does,
+    # so a running daemon takes the task at once (nothing is written, mtime is kept).
+    os.close(os.open(dst, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC))
     return dst

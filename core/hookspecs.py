@@ -60,8 +60,10 @@ def select_session(
     """Pick the session that takes ``task``, by name, among ``candidates``.
 
     ``candidates`` are the sessions free right now (tmux session exists, idle,
-    not in cooldown), dedicated ones first. Return a name from ``candidates``,
-    or ``None`` to pass. Default: a task bound to a session (``session:``) goes
+    not in cooldown), dedicated ones first. Return a name from ``candidates``;
+    the name of a configured session that is busy, or ``""``, to make the task
+    wait (no other plugin is asked); ``None`` to leave the choice to the next
+    plugin. Default: a task bound to a session (``session:``) goes
     only there; otherwise the project's dedicated session, else the first free
     autonomous session; ``None`` when nothing fits (the task waits).
     """
@@ -100,8 +102,8 @@ def agent_ready(screen: str, task: Task, config: Config) -> bool | None:
 
 
 @hookspec(firstresult=True)
-def agent_idle(screen: str, config: Config) -> bool | None:
-    """Return whether the agent on ``screen`` has finished its turn and waits for input.
+def agent_idle(screen: str, task: Task, session: SessionInfo, config: Config) -> bool | None:
+    """Return whether the agent on ``screen`` has finished its turn on ``task`` and waits.
 
     Used to detect completion when no agent hook reports it. Return ``None``
     when the screen says nothing certain.
@@ -137,8 +139,9 @@ def on_task_finished(task: Task, session: SessionInfo | None, outcome: str,
 def on_launch_failed(task: Task, session: SessionInfo, reason: str) -> None:
     """Called when starting the agent failed before any text was sent.
 
-    The task is back in the inbox (or in ``failed/`` after
-    ``dispatcher.max_attempts``) and the session is in cooldown.
+    The task is already back in the inbox (or in ``failed/`` after
+    ``dispatcher.max_attempts``), ``task.attempts`` counts this failure, and the
+    session is in cooldown.
     """
 
 

@@ -43,6 +43,14 @@ QUEUE_DIR = ".agent-queue"
 STATES = ("inbox", "claimed", "sent", "done", "failed")
 
 
+class ClaimedInvalid(TaskError):
+    """The file changed into an invalid task while being claimed; it is now in ``failed/``."""
+
+    def __init__(self, reason: str, task: Task) -> None:
+        super().__init__(reason)
+        self.task = task
+
+
 class NotSettled(Exception):
     """The file changed too recently to be trusted as complete; look again after ``delay``."""
 
@@ -154,7 +162,11 @@ class FileStore:
 
     # -- state changes ---------------------------------------------------
     def claim(self, task: Task) -> Task | None:
-        """inbox → claimed, then re-read what was claimed. None if another claimer won."""
+        """inbox → claimed, then re-read what was claimed. None if another claimer won.
+
+        Raises :class:`ClaimedInvalid` (the task is then in ``failed/``) if the file
+        changed into something that is not a valid task.
+        """
         dst = self._state_path(task, "claimed")
         try:
             move_durable(task.path, dst)
@@ -166,8 +178,8 @@ class FileStore:
             fresh = parse_task_text(data.decode("utf-8"), id=task.id, name=task.name,
                                     project=task.project, path=dst, arrival=task.arrival)
         except (TaskError, NotATaskFile, UnicodeDecodeError, OSError) as exc:
-            self.finish(task.moved(dst), "failed", f"changed while being claimed: {exc}")
-            return None
+            reason = f"changed while being claimed: {exc}"
+            raise ClaimedInvalid(reason, self.finish(task.moved(dst), "failed", reason)) from None
         return fresh.moved(dst, attempts=task.attempts)
 
     def release(self, task: Task) -> Task:

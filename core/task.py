@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from .config import SESSION_NAME
+
 PRIORITIES = ("critical", "high", "default", "low")
 """Priorities, most urgent first; the rank of a priority is its index here."""
 
@@ -106,6 +108,8 @@ def parse_task_text(text: str, *, id: str, name: str, project: Path, path: Path,
     if front is None:
         if text.startswith("---"):
             warnings.append("frontmatter is not closed by a '---' line: the whole file is the body")
+        else:
+            warnings.append("no frontmatter: the whole file is the body, priority default")
     else:
         try:
             loaded = yaml.load(front, Loader=_StrictLoader)
@@ -152,7 +156,8 @@ def _check_fields(meta: dict[str, Any]) -> dict[str, Any]:
     for key in ("model", "agent", "session"):
         if meta.get(key) is not None:
             value = meta[key]
-            if not isinstance(value, str) or not NAME_VALUE.match(value):
+            pattern = SESSION_NAME if key == "session" else NAME_VALUE
+            if not isinstance(value, str) or not pattern.match(value):
                 raise TaskError(f"invalid field {key}: {value!r} is not a plain name "
                                 "(letters, digits, '.', '_', '-'; 64 at most)")
             out[key] = value

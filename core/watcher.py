@@ -3,9 +3,9 @@
 Only events that mean "this file is complete" count as arrivals: a file closed
 after writing, or moved into the inbox (from anywhere: the observer reports
 full move events, so a move from an unwatched folder is not mistaken for a
-bare create). A bare create is ignored: its close follows, and a file that
-appears without one (a hard link) is found by the scan once it has not
-changed for ``settle_time``. Folders that may become projects or
+bare create). A bare create is only a hint: a file still being written gets
+its close event later; one that appears complete without one (a hard link)
+counts once it has not changed for ``settle_time``. Folders that may become projects or
 inboxes are watched too (non-recursively), so projects created while running
 are found at once; the periodic full scan remains the source of truth and
 catches anything the watcher missed. A watch that cannot be added (inotify
@@ -26,6 +26,7 @@ from watchdog.events import (
     DirDeletedEvent,
     DirMovedEvent,
     FileClosedEvent,
+    FileCreatedEvent,
     FileDeletedEvent,
     FileMovedEvent,
     FileSystemEvent,
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 Notify = Callable[[str, Path], None]
 """``notify(kind, path)``, called from the observer thread; kinds: ``file`` (complete task
-file), ``gone`` (left the inbox),
+file), ``created`` (maybe still being written), ``gone`` (left the inbox),
 ``discover`` (a folder appeared or vanished), ``agent-event`` (a callback file)."""
 
 
@@ -77,6 +78,8 @@ class _Handler(FileSystemEventHandler):
             return
         if isinstance(event, FileClosedEvent):
             self.notify("file", src)
+        elif isinstance(event, FileCreatedEvent):
+            self.notify("created", src)
         elif isinstance(event, FileDeletedEvent):
             self.notify("gone", src)
 

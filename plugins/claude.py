@@ -92,5 +92,5 @@ def agent_ready(screen: str, task: Task, config: Config) -> bool:
 
 
 @hookimpl(trylast=True)
-def agent_idle(screen: str, config: Config) -> bool:
+def agent_idle(screen: str, task: Task, session: SessionInfo, config: Config) -> bool:
     return _at_prompt(screen)

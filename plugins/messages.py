@@ -1,4 +1,7 @@
-"""Default message (S8): ``[<file name>] <body>``, a blank line, and the footer."""
+"""Default message (S8): ``[<file name>] <body>``, a blank line, and the footer.
+
+A task without a body sends its title, or the seed's fixed text.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,6 @@ EMPTY_BODY = "Check .agent-queue/inbox/ — 1 task assigned."
 
 @hookimpl(trylast=True)
 def build_message(task: Task, session: SessionInfo, model: str, config: Config) -> str:
-    body = task.body or EMPTY_BODY
+    body = task.body or task.title or EMPTY_BODY
     footer = config.message_footer.strip()
     return f"[{task.name}] {body}" + (f"\n\n{footer}" if footer else "")

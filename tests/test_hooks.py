@@ -58,7 +58,7 @@ class Nothing:
         return None
 
     @dispatchd.hookimpl
-    def agent_idle(self, screen, config):  # type: ignore[no-untyped-def]
+    def agent_idle(self, screen, task, session, config):  # type: ignore[no-untyped-def]
         return None
 
 
@@ -225,18 +225,18 @@ def test_agent_ready_override_and_fallback(pm):
 
 
 def test_agent_idle_default_and_override(pm):
-    assert claude.agent_idle(READY, CONFIG) is True
-    assert pm.hook.agent_idle(screen=BUSY, config=CONFIG) is False
+    assert claude.agent_idle(READY, task(), AUTO, CONFIG) is True
+    assert pm.hook.agent_idle(screen=BUSY, task=task(), session=AUTO, config=CONFIG) is False
 
     class Never:
         @dispatchd.hookimpl
-        def agent_idle(self, screen, config):  # type: ignore[no-untyped-def]
+        def agent_idle(self, screen, task, session, config):  # type: ignore[no-untyped-def]
             return False
 
     pm.register(Nothing())
-    assert pm.hook.agent_idle(screen=READY, config=CONFIG) is True
+    assert pm.hook.agent_idle(screen=READY, task=task(), session=AUTO, config=CONFIG) is True
     pm.register(Never())
-    assert pm.hook.agent_idle(screen=READY, config=CONFIG) is False
+    assert pm.hook.agent_idle(screen=READY, task=task(), session=AUTO, config=CONFIG) is False
 
 
 # -- notification hooks ------------------------------------------------------
@@ -331,7 +331,7 @@ def test_every_hook_has_a_test_and_a_docs_entry():
     docs = (Path(__file__).parents[1] / "docs" / "hooks.md").read_text()
     for name in names:
         assert f"def test_{name}" in here, f"hook {name} has no test named after it"
-        assert f"## `{name}`" in docs or f"## {name}" in docs, f"hook {name} is not in docs"
+        assert f"### `{name}(" in docs, f"hook {name} has no entry in docs/hooks.md"
 
 
 def test_core_never_imports_a_builtin_plugin():

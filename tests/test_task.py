@@ -22,9 +22,10 @@ def test_frontmatter_fields():
     assert not t.warnings
 
 
-def test_no_frontmatter_is_a_task_with_the_whole_text():
+def test_no_frontmatter_is_a_task_with_the_whole_text_and_a_warning():
     t = parse("just do it\n")
-    assert t.body == "just do it" and t.priority == "default" and not t.warnings
+    assert t.body == "just do it" and t.priority == "default"
+    assert t.warnings == ("no frontmatter: the whole file is the body, priority default",)
 
 
 @pytest.mark.parametrize("text", ["---\ntitle: [broken\n---\nbody", "---\ntitle: x\nno end\n"])
