@@ -78,6 +78,8 @@ class Config:
     completion_poll: float = 2.0
     settle_time: float = 2.0
     submit_delay: float = 0.3
+    watch_events: bool = True
+    """False: no file-system events, the periodic scan alone (for NFS/SMB inboxes)."""
     max_task_bytes: int = 1024 * 1024
     agent_command: tuple[str, ...] = ("claude",)
     agent_env: Mapping[str, str] = field(default_factory=dict)
@@ -272,6 +274,12 @@ def _env(r: _Reader, value: object, key: str) -> dict[str, str]:
     return {k: str(v) for k, v in env.items()}
 
 
+def _flag(r: _Reader, value: object, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise r.fail(key, f"expected true or false, got {value!r}")
+    return value
+
+
 def _text(r: _Reader, value: object, key: str) -> str:
     if not isinstance(value, str):
         raise r.fail(key, f"expected text (may be empty), got {value!r}")
@@ -291,6 +299,7 @@ _DISPATCHER_KEYS: dict[str, Callable[[_Reader, object, str], Any]] = {
     "cooldown": lambda r, v, k: r.duration(v, k),
     "completion_poll": _positive_duration,
     "settle_time": lambda r, v, k: r.duration(v, k),
+    "watch_events": lambda r, v, k: _flag(r, v, k),
     "submit_delay": lambda r, v, k: r.duration(v, k),
     "max_attempts": lambda r, v, k: r.integer(v, k, minimum=1),
     "max_task_bytes": lambda r, v, k: r.integer(v, k, minimum=1),

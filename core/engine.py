@@ -83,7 +83,7 @@ class Engine:
             self._recover()
             if self.config.source == "<defaults>":
                 log.info("no config file: running on the built-in defaults")
-            events = self.watcher.start()
+            events = self.config.watch_events and self.watcher.start()
             log.info("dispatchd %s started: %d session(s) configured, %s", os.getpid(),
                      len(self.pool.sessions), "watching events" if events else "polling only")
             self.full_scan()

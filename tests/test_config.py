@@ -108,3 +108,13 @@ def test_bad_durations(bad):
 
 def test_format_duration():
     assert [format_duration(s) for s in (0.25, 30, 90, 3600)] == ["250ms", "30s", "1m30s", "1h"]
+
+
+def test_tmux_server_choice(monkeypatch):
+    from dispatchd.config import TmuxServer
+    from dispatchd.tmux import tmux_base
+
+    monkeypatch.setenv("TMUX", "/tmp/tmux-0/default,1,0")
+    assert tmux_base(TmuxServer()) == ["tmux"]  # inside tmux: that server, as plain tmux does
+    assert tmux_base(TmuxServer(socket_name="agents")) == ["tmux", "-L", "agents"]
+    assert tmux_base(TmuxServer(socket_path=Path("/run/s"))) == ["tmux", "-S", "/run/s"]

@@ -51,6 +51,8 @@ def test_eight_tasks_on_four_sessions_each_received_once(tmp_path, tmux: TmuxSer
         assert f"Body of task {name.split('-')[1].split('.')[0]}." in rec["text"]
         assert "Second line." in rec["text"]
     assert seen == {name: 1 for name in expected}
+    assert all(r["paste_count"] == 1 for r in submits)  # one bracketed paste, then Enter
+    assert len(agent_log.records("paste")) == 8
     assert daemon.log().count("DISPATCHED session=") == 8
     assert not list((a / ".agent-queue" / "inbox").iterdir())
     assert {r["dispatchd_session"] for r in agent_log.records("start")} == {
@@ -288,3 +290,30 @@ def test_a_session_killed_mid_task_fails_the_task_with_a_reason(tmp_path, tmux: 
     failed = project / ".agent-queue" / "failed"
     wait_for(lambda: list(failed.glob("*.reason")), 20, "failed")
     assert "session lost" in next(failed.glob("*.reason")).read_text()
+
+
+def test_polling_alone_when_events_are_off(tmp_path, tmux: TmuxServer, agent_log: AgentLog,
+                                           make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    daemon = make_daemon({"pool": _autonomous(1),
+                          "dispatcher": {"watch_events": False, "poll_interval": "1s"}}).start()
+    wait_for(lambda: "polling only" in daemon.log(), 20, "poll-only start")
+    write_task(project, "polled.md", "found by the scan")
+    wait_for(lambda: agent_log.submits(), 20, "submit")
+
+
+def test_a_slow_agent_never_delays_another_session(tmp_path, tmux: TmuxServer,
+                                                   agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    tmux.new_session("auto-2")
+    tmux("set-environment", "-t", "auto-1", "FAKEAGENT_BOOT", "5")
+    make_daemon({"pool": _autonomous(2)}).start()
+    write_task(project, "first.md", "goes to the slow agent", priority="high")
+    wait_for(lambda: agent_log.records("start"), 20, "slow agent started")
+    write_task(project, "second.md", "goes to the fast agent")
+    wait_for(lambda: len(agent_log.submits()) == 2, 30, "both submitted")
+    first, second = agent_log.submits()
+    assert (first["dispatchd_session"], second["dispatchd_session"]) == ("auto-2", "auto-1")
+    assert first["text"].startswith("[second.md]")  # launched later, received first
