@@ -100,10 +100,14 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool)
 @pass_ctx
 def run(ctx: Context, dry_run: bool) -> None:
     """Run the daemon in the foreground (SIGINT/SIGTERM stop it cleanly)."""
-    from .engine import Engine
+    from .engine import Engine, SetupError
     from .statefile import AlreadyRunning
 
-    engine = Engine(ctx.config, ctx.pm, dry_run=dry_run)
+    try:
+        engine = Engine(ctx.config, ctx.pm, dry_run=dry_run)
+    except SetupError as exc:
+        click.echo(f"dispatchd: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
     try:
         asyncio.run(engine.run())
     except AlreadyRunning as exc:

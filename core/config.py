@@ -270,7 +270,7 @@ def _env(r: _Reader, value: object, key: str) -> dict[str, str]:
     for name, val in env.items():
         if (not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or isinstance(val, bool)
                 or not isinstance(val, str | int)):
-            raise r.fail(f"{key}.{name}", "expected NAME: string value")
+            raise r.fail(f"{key}.{name}", "expected NAME: value (a string or an integer)")
     return {k: str(v) for k, v in env.items()}
 
 

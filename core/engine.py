@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import signal
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +22,22 @@ import pluggy
 from .callbacks import events_dir
 from .completion import CompletionWatch
 from .config import Config
-from .launcher import Launcher, LaunchError
+from .intake import Intake
+from .launcher import Launcher
+from .launches import Launches
 from .pool import IDLE, LAUNCHING, WORKING, Pool, Session
 from .queue import TaskQueue
 from .statefile import StateDir
-from .store import ClaimedInvalid, NotSettled, TaskStore
-from .task import Task, TaskError
+from .store import TaskStore
 from .text import for_log
 from .transport import PaneRef, SessionTransport, TransportError
 from .watcher import Watcher
 
 log = logging.getLogger(__name__)
 
-SUBMIT_GRACE = 10.0
-"""At shutdown, how long a launch that already pasted may take to press Enter."""
+
+class SetupError(Exception):
+    """The daemon cannot be assembled (e.g. no plugin provides a task store)."""
 
 
 class Engine:
@@ -47,18 +49,17 @@ class Engine:
         self.config, self.pm, self.hook = config, pm, pm.hook
         self.store: TaskStore = store or self.hook.task_store(config=config)
         self.transport: SessionTransport = transport or self.hook.session_transport(config=config)
+        if self.store is None or self.transport is None:
+            raise SetupError("no plugin provides a " + ("task store" if self.store is None
+                             else "session transport") + " (is the built-in 'local' blocked?)")
         self.state = StateDir(config.state_dir)
         self.launcher = Launcher(config, self.hook, self.transport)
         self.pool = Pool(config)
         self.queue = TaskQueue()
         self.dry_run = dry_run
-        self.projects: set[Path] = set()
-        self.known: dict[tuple[Path, str], tuple[int, int]] = {}
-        """(project, name) → store fingerprint of files already read: a scan re-reads nothing."""
-        self.launches: dict[str, asyncio.Task[None]] = {}
-        self.sending: set[str] = set()
-        """Sessions whose launch is past the point of no return (task in ``sent/``)."""
         self.watcher = Watcher(self._notify_threadsafe, events_dir(config.state_dir))
+        self.intake = Intake(self)
+        self.launches = Launches(self)
         self.completion = CompletionWatch(self)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -69,10 +70,10 @@ class Engine:
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         if self.dry_run:  # one decision pass over everything waiting; nothing moves or is typed
-            self._discover()
-            for project in self.projects:
+            self.intake.discover()
+            for project in self.intake.projects:
                 for name in self.store.waiting_names(project):
-                    self.ingest(project, name, settle=0.0)
+                    self.intake.ingest(project, name, settle=0.0)
             await self.dispatch_round()
             return
         self.state.lock()
@@ -80,7 +81,7 @@ class Engine:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 self._loop.add_signal_handler(sig, self.stop)
         try:
-            self._recover()
+            await self._recover()
             if self.config.source == "<defaults>":
                 log.info("no config file: running on the built-in defaults")
             events = self.config.watch_events and self.watcher.start()
@@ -121,18 +122,8 @@ class Engine:
         self._stopping.set()
 
     async def _shutdown(self) -> None:
-        """Launches that typed nothing are undone; those already sending finish their submit."""
-        finishing = [t for name, t in self.launches.items() if name in self.sending]
-        for name, launch in list(self.launches.items()):
-            if name not in self.sending:
-                launch.cancel()
-        if finishing:
-            await asyncio.wait(finishing, timeout=SUBMIT_GRACE)
-        if self.launches:
-            for launch in self.launches.values():
-                launch.cancel()
-            await asyncio.gather(*self.launches.values(), return_exceptions=True)
-        self._save_inflight()
+        await self.launches.shutdown()
+        self.save_inflight()
         self._write_status()
         log.info("stopped: %d task(s) in flight recorded", len(self.pool.working()))
 
@@ -141,105 +132,25 @@ class Engine:
         self._wake.set()
         self._status_soon()
 
-    # -- intake -----------------------------------------------------------
+    def notify(self, hook_name: str, **kwargs: object) -> None:
+        """Call a notification hook; a plugin that raises is logged, never stops the daemon."""
+        try:
+            getattr(self.hook, hook_name)(**kwargs)
+        except Exception:
+            log.exception("a plugin failed in %s", hook_name)
+
+    def call_later(self, delay: float, fn: Callable[..., object], *args: object) -> None:
+        assert self._loop is not None
+        self._loop.call_later(delay, fn, *args)
+
     def _notify_threadsafe(self, kind: str, path: Path) -> None:
         if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._on_fs_event, kind, path)
-
-    def _on_fs_event(self, kind: str, path: Path) -> None:
-        if kind == "agent-event":
-            self.completion.take_agent_events()
-        elif kind == "discover":
-            self._discover()
-            for project in self.projects:
-                if path == project or project in path.parents or path in project.parents:
-                    self.scan_project(project)
-        else:
-            located = self.store.locate(path)
-            if located is None or located[0] not in self.projects:
-                return
-            project = located[0]
-            if kind == "gone":
-                self._forget(project, path.name)
-            else:
-                self.ingest(project, path.name, settle=0.0 if kind == "file" else None)
-
-    def _discover(self) -> None:
-        """Projects (S1): dedicated sessions' projects and every folder under the projects dirs."""
-        found = {d.project for d in self.config.dedicated}
-        for root in self.config.projects_dirs:
-            with contextlib.suppress(OSError), os.scandir(root) as it:
-                found.update(Path(e.path) for e in it
-                             if not e.name.startswith(".") and e.is_dir(follow_symlinks=True))
-        for project in sorted(found - self.projects):
-            log.info("watching project %s", project)
-        self.projects = found
-        folders: list[Path] = [*self.config.projects_dirs, events_dir(self.config.state_dir)]
-        folders += [self.store.watch_folder(project) for project in found]
-        self.watcher.sync(folders)
+            self._loop.call_soon_threadsafe(self.intake.on_fs_event, kind, path)
 
     def full_scan(self) -> None:
-        """The safety net (S2): every project, every inbox; known files cost one ``lstat``."""
-        self._discover()
-        for project in self.projects:
-            self.scan_project(project)
+        self.intake.full_scan()
         self.completion.take_agent_events()
         self.wake()
-
-    def scan_project(self, project: Path) -> None:
-        names = set(self.store.waiting_names(project))
-        for gone in [n for (p, n) in self.known if p == project and n not in names]:
-            self._forget(project, gone)
-        for name in names:
-            self.ingest(project, name, settle=None)
-
-    def ingest(self, project: Path, name: str, settle: float | None) -> None:
-        """Read one waiting file into the queue (work proportional to that file only).
-
-        ``settle=None`` means "found by a scan or a bare create": the file counts only once
-        it has not changed for ``settle_time`` (it may still be being written).
-        """
-        fingerprint = self.store.fingerprint(project, name)
-        if fingerprint is None:
-            self._forget(project, name)
-            return
-        if self.known.get((project, name)) == fingerprint:
-            return
-        try:
-            task = self.store.load(project, name, self.config.settle_time
-                                   if settle is None else settle)
-        except NotSettled as wait:
-            assert self._loop is not None
-            self._loop.call_later(wait.delay + 0.01, self.ingest, project, name, None)
-            return
-        except TaskError as exc:
-            self._reject(project, name, str(exc))
-            return
-        if task is None:
-            return
-        if task.session is not None and task.session not in self.pool.sessions:
-            self._reject(project, name, f"invalid field session: {task.session!r} is not a "
-                         "configured session")
-            return
-        for warning in task.warnings:
-            log.warning("task %s: %s", for_log(name), warning)
-        self.known[(project, name)] = fingerprint
-        self.queue.add(task, self.hook.task_sort_key(task=task))
-        self.wake()
-
-    def _forget(self, project: Path, name: str) -> None:
-        self.known.pop((project, name), None)
-        self.queue.discard_file(project, name)
-
-    def _reject(self, project: Path, name: str, reason: str) -> None:
-        if self.dry_run:
-            log.warning("DRY-RUN task %s would be set aside: %s", for_log(name), for_log(reason))
-            return
-        rejected = self.store.reject(project, name, reason)
-        self._forget(project, name)
-        if rejected is not None:
-            self.hook.on_task_finished(task=rejected, session=None, outcome="failed",
-                                       reason=reason)
 
     # -- dispatch ---------------------------------------------------------
     async def _dispatcher(self) -> None:
@@ -271,7 +182,12 @@ class Engine:
         for task in self.queue:
             if not candidates:
                 break
-            name = self.hook.select_session(task=task, candidates=candidates, config=self.config)
+            try:
+                name = self.hook.select_session(task=task, candidates=candidates,
+                                                config=self.config)
+            except Exception:
+                log.exception("select_session failed for %s; it waits", for_log(task.name))
+                continue
             if not name:
                 continue
             chosen = next((c for c in candidates if c.name == name), None)
@@ -289,100 +205,7 @@ class Engine:
                 continue
             self.queue.remove(task)  # still "known": an event during the claim must not re-add it
             session.assign(task, LAUNCHING)
-            self.launches[name] = asyncio.create_task(self._launch(session, task, present[name]),
-                                                      name=f"launch:{name}")
-
-    async def _launch(self, session: Session, task: Task, pane: PaneRef) -> None:
-        """Claim, start the agent, mark sent, paste and submit; one per session, concurrently.
-
-        Until the task is in ``sent/`` any failure (a plugin error included) returns it
-        to the queue; from then on its text is never typed again.
-        """
-        sent = False
-        try:
-            claimed = await asyncio.to_thread(self.store.claim, task)
-            if claimed is None:
-                log.info("task %s was taken elsewhere before its claim", for_log(task.name))
-                session.free_up()
-                return
-            task = claimed
-            session.task, session.pane = task, pane
-            self._save_inflight()
-            info = session.info()
-            model, launch = self.launcher.plan(task, info)
-            session.model = model
-            await self.launcher.start(pane, task, launch)
-            message = self.launcher.message(task, info, model)
-            task = await asyncio.to_thread(self.store.mark_sent, task, session.name)
-            sent, session.task = True, task
-            self.sending.add(session.name)
-            self._save_inflight()
-            await self.launcher.submit(pane, message)
-            session.state = WORKING
-            self._save_inflight()
-            self.hook.on_dispatched(task=task, session=session.info(), model=model)
-            self.completion.started(session)
-        except asyncio.CancelledError:
-            if not sent:
-                await self._abandon(session, task)
-            else:
-                session.state = WORKING
-            raise
-        except ClaimedInvalid as exc:
-            session.free_up()
-            self.hook.on_task_finished(task=exc.task, session=None, outcome="failed",
-                                       reason=str(exc))
-        except Exception as exc:
-            if not isinstance(exc, LaunchError | TransportError | OSError):
-                log.exception("error while launching %s on %s", for_log(task.name), session.name)
-            reason = str(exc) or type(exc).__name__
-            if sent:
-                await self.finish(session, "failed", "delivery broke off after the text may "
-                                  f"have reached the agent: {reason}")
-            else:
-                await self._launch_failed(session, task, reason)
-        finally:
-            self.sending.discard(session.name)
-            self.launches.pop(session.name, None)
-            self.wake()
-
-    async def _abandon(self, session: Session, task: Task) -> None:
-        """A launch stopped by shutdown before any text was sent: undo it completely."""
-        pane = session.pane
-        if task.path.parent.name == "claimed":
-            self.store.release(task)
-            self._forget(task.project, task.name)
-        session.free_up()
-        if pane is not None:
-            with contextlib.suppress(TransportError):
-                await self.transport.reset(pane)
-
-    async def _launch_failed(self, session: Session, task: Task, reason: str) -> None:
-        """Nothing was sent: cool the session down, stop what was started, requeue or give up."""
-        session.cooldown_until = time.time() + self.config.cooldown
-        session.last_failure = reason
-        pane = session.pane
-        session.free_up()
-        if pane is not None:
-            with contextlib.suppress(TransportError):
-                await self.transport.reset(pane)  # never leave a half-started agent behind
-        task = task.moved(task.path, attempts=task.attempts + 1)
-        if task.path.parent.name != "claimed":  # the claim itself failed: the file is waiting
-            self.hook.on_launch_failed(task=task, session=session.info(), reason=reason)
-            self._forget(task.project, task.path.name)
-            self.ingest(task.project, task.path.name, settle=0.0)
-            return
-        if task.attempts >= self.config.max_attempts:
-            why = f"launch failed {task.attempts} times; last: {reason}"
-            task = await asyncio.to_thread(self.store.finish, task, "failed", why)
-            self.hook.on_launch_failed(task=task, session=session.info(), reason=reason)
-            self.hook.on_task_finished(task=task, session=None, outcome="failed", reason=why)
-        else:
-            task = await asyncio.to_thread(self.store.release, task)
-            self.hook.on_launch_failed(task=task, session=session.info(), reason=reason)
-            self._forget(task.project, task.path.name)
-            self.ingest(task.project, task.path.name, settle=0.0)
-        self._save_inflight()
+            self.launches.start(session, task, present[name])
 
     async def finish(self, session: Session, outcome: str, reason: str | None = None,
                      task_id: str | None = None) -> None:
@@ -396,22 +219,26 @@ class Engine:
             return
         info = session.info()
         session.free_up()
-        self._save_inflight()
+        self.save_inflight()
         try:
             final = await asyncio.to_thread(self.store.finish, task, outcome, reason)
         except FileNotFoundError:
             log.warning("task file %s vanished from sent/", for_log(task.path))
             final = task
-        self.hook.on_task_finished(task=final, session=info, outcome=outcome, reason=reason)
+        self.notify("on_task_finished", task=final, session=info, outcome=outcome, reason=reason)
         self.wake()
 
     # -- persistence ------------------------------------------------------
-    def _recover(self) -> None:
-        """After a restart: claimed tasks go back to the inbox; sent ones stay with their session."""
-        self._discover()
+    async def _recover(self) -> None:
+        """After a restart: claimed tasks go back to the inbox; sent ones stay with their session.
+
+        A task whose submit was cut off (phase ``sending``) is never typed again: it ends
+        in ``failed/`` saying so.
+        """
+        self.intake.discover()
         inflight = self.state.read_inflight()
         by_task = {rec.get("task"): (name, rec) for name, rec in inflight.items()}
-        for project in self.projects:
+        for project in self.intake.projects:
             for task in self.store.recover(project):
                 name, rec = by_task.get(task.id, (None, {}))
                 session = self.pool.get(name) if name else None
@@ -422,16 +249,23 @@ class Engine:
                 session.assign(task, WORKING)
                 session.since = float(rec.get("since") or session.since)
                 session.model = rec.get("model")
-                session.pane = PaneRef(name or "", rec.get("session_id", ""), rec["pane_id"])
+                session.pane = PaneRef(session.name, rec.get("session_id") or "", rec["pane_id"])
+                if rec.get("phase") == "sending":
+                    await self.finish(session, "failed", "the daemon stopped during the submit; "
+                                      "whether the agent received the task is unknown")
+                    continue
                 self.completion.started(session)
                 log.info("session %s is still working on %s", name, for_log(task.name))
-        self._save_inflight()
+        self.save_inflight()
 
-    def _save_inflight(self) -> None:
+    def save_inflight(self) -> None:
         data: dict[str, dict[str, Any]] = {}
         for s in self.pool:
             if s.task is not None and s.state in (LAUNCHING, WORKING):
+                phase = (WORKING if s.state == WORKING else
+                         "sending" if s.name in self.launches.sending else LAUNCHING)
                 data[s.name] = {"task": s.task.id, "name": s.task.name, "path": str(s.task.path),
+                                "phase": phase,
                                 "model": s.model, "since": s.since,
                                 "pane_id": s.pane.pane_id if s.pane else None,
                                 "session_id": s.pane.session_id if s.pane else None}
@@ -458,4 +292,4 @@ class Engine:
         with contextlib.suppress(OSError):
             self.state.write_status({"pid": os.getpid(), "sessions": sessions,
                                      "waiting": waiting[:1000], "waiting_total": len(waiting),
-                                     "projects": sorted(str(p) for p in self.projects)})
+                                     "projects": sorted(str(p) for p in self.intake.projects)})

@@ -8,6 +8,7 @@ task of the same name is never overwritten.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -66,5 +67,6 @@ def enqueue_task(project: Path, body: str, *, name: str | None = None, title: st
         raise EnqueueError(f"{dst} already exists; choose another --name") from None
     # A hard link makes no "closed after writing" event; closing a write handle does,
     # so a running daemon takes the task at once (nothing is written, mtime is kept).
-    os.close(os.open(dst, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC))
+    with contextlib.suppress(OSError):  # already claimed by a fast daemon: nothing to signal
+        os.close(os.open(dst, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC))
     return dst

@@ -49,7 +49,7 @@ def task_sort_key(task: Task) -> tuple[Any, ...] | None:
     """Return the key that orders waiting tasks; smaller goes first.
 
     Default: priority rank (critical, high, default, low), then arrival time,
-    then id. Called once per task when it is first read.
+    then id. Called each time a waiting file is read (once per version of it).
     """
 
 

@@ -87,14 +87,14 @@ def _load_entry_points(pm: PluginManager) -> list[LoadFailure]:
     failures = []
     builtin_names = {m.rsplit(".", 1)[1] for m in BUILTIN_PLUGINS}
     for ep in importlib.metadata.entry_points(group=PROJECT_NAME):
-        if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
-            continue
         dist = ep.dist.name if ep.dist else None
         if ep.name in builtin_names:
             error = f"its entry-point name {ep.name!r} is the name of a built-in plugin"
             log.error("plugin %r (from %s) is skipped: %s; rename the entry point", ep.name,
                       dist or "?", error)
             failures.append(LoadFailure(ep.name, dist, error))
+            continue
+        if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
             continue
         try:
             plugin = ep.load()

@@ -156,10 +156,11 @@ def _check_fields(meta: dict[str, Any]) -> dict[str, Any]:
     for key in ("model", "agent", "session"):
         if meta.get(key) is not None:
             value = meta[key]
-            pattern = SESSION_NAME if key == "session" else NAME_VALUE
-            if not isinstance(value, str) or not pattern.match(value):
-                raise TaskError(f"invalid field {key}: {value!r} is not a plain name "
-                                "(letters, digits, '.', '_', '-'; 64 at most)")
+            session = key == "session"
+            if not isinstance(value, str) or not (SESSION_NAME if session else NAME_VALUE).match(value):
+                rule = ("letters, digits, '_', '-', '@', '+', '='; no '.' or ':'" if session
+                        else "letters, digits, '.', '_', '-'; 64 at most")
+                raise TaskError(f"invalid field {key}: {value!r} is not a plain name ({rule})")
             out[key] = value
     return out
 

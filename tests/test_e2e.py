@@ -53,6 +53,7 @@ def test_eight_tasks_on_four_sessions_each_received_once(tmp_path, tmux: TmuxSer
     assert seen == {name: 1 for name in expected}
     assert all(r["paste_count"] == 1 for r in submits)  # one bracketed paste, then Enter
     assert len(agent_log.records("paste")) == 8
+    assert not agent_log.records("input_before_ready")  # never typed into a booting agent
     assert daemon.log().count("DISPATCHED session=") == 8
     assert not list((a / ".agent-queue" / "inbox").iterdir())
     assert {r["dispatchd_session"] for r in agent_log.records("start")} == {

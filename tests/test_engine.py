@@ -40,11 +40,11 @@ def test_an_event_reads_only_its_own_file_and_a_scan_rereads_nothing(tmp_path, p
     engine.full_scan()
     assert len(store.loads) == 50  # known files cost one lstat, no read
     path = write_task(project, "new.md", "one more", priority="critical")
-    engine._on_fs_event("file", path)
+    engine.intake.on_fs_event("file", path)
     assert store.loads[50:] == ["new.md"]
     assert next(iter(engine.queue)).name == "new.md"  # ordered in, no re-sort of the inbox
     os.unlink(path)
-    engine._on_fs_event("gone", path)
+    engine.intake.on_fs_event("gone", path)
     assert len(engine.queue) == 50 and "new.md" not in [t.name for t in engine.queue]
 
 

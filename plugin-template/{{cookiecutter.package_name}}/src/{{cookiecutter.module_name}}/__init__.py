@@ -9,7 +9,9 @@ TARGET_SESSION = "docs-writer"
 
 @dispatchd.hookimpl
 def select_session(task, candidates, config):
-    """Tasks tagged ``docs`` go to TARGET_SESSION (and wait for it); others: the default."""
-    if "docs" not in task.tags:
-        return None
-    return TARGET_SESSION if any(c.name == TARGET_SESSION for c in candidates) else None
+    """Tasks tagged ``docs`` go to TARGET_SESSION, and wait while it is busy; others: the default.
+
+    Returning a configured session's name that is not among ``candidates`` (it is
+    busy) makes the task wait for it.
+    """
+    return TARGET_SESSION if "docs" in task.tags else None

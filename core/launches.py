@@ -1,0 +1,168 @@
+"""Running launches: claim, start, mark sent, submit; and undoing or ending them.
+
+One asyncio task per session. Until the task is in ``sent/`` any failure (a
+plugin error included) returns it to the queue and cools the session down;
+from then on its text is never typed again. File moves run in a thread and are
+shielded: a shutdown never interrupts one halfway, so the undo always knows
+where the task is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from .launcher import LaunchError
+from .pool import WORKING, Session
+from .store import ClaimedInvalid
+from .task import Task
+from .text import for_log
+from .transport import PaneRef, TransportError
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SUBMIT_GRACE = 10.0
+"""At shutdown, how long a launch that already pasted may take to press Enter."""
+
+
+class _Stopped(Exception):
+    """Shutdown arrived during a file move; ``result`` is where the move left the task."""
+
+    def __init__(self, result: object) -> None:
+        self.result = result
+
+
+class Launches:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.running: dict[str, asyncio.Task[None]] = {}
+        self.sending: set[str] = set()
+        """Sessions past the point of no return (their task is in ``sent/``)."""
+
+    def start(self, session: Session, task: Task, pane: PaneRef) -> None:
+        self.running[session.name] = asyncio.create_task(self._launch(session, task, pane),
+                                                         name=f"launch:{session.name}")
+
+    async def _move(self, fn: Callable[..., T], *args: object) -> T:
+        fut = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            await asyncio.wait([fut])
+            raise _Stopped(None if fut.exception() else fut.result()) from None
+
+    async def _launch(self, session: Session, task: Task, pane: PaneRef) -> None:
+        e = self.engine
+        sent = submitted = False
+        try:
+            claimed = await self._move(e.store.claim, task)
+            if claimed is None:
+                log.info("task %s was taken elsewhere before its claim", for_log(task.name))
+                session.free_up()
+                return
+            task = claimed
+            session.task, session.pane = task, pane
+            e.save_inflight()
+            info = session.info()
+            model, launch = e.launcher.plan(task, info)
+            session.model = model
+            await e.launcher.start(pane, task, launch)
+            message = e.launcher.message(task, info, model)
+            task = await self._move(e.store.mark_sent, task, session.name)
+            sent, session.task = True, task
+            self.sending.add(session.name)
+            e.save_inflight()
+            await e.launcher.submit(pane, message)
+            submitted, session.state = True, WORKING
+            e.save_inflight()
+            e.notify("on_dispatched", task=task, session=session.info(), model=model)
+            e.completion.started(session)
+        except _Stopped as stop:  # shutdown during a move: nothing was typed yet
+            moved = stop.result if isinstance(stop.result, Task) else task
+            await self.abandon(session, moved)
+            raise asyncio.CancelledError from None
+        except asyncio.CancelledError:
+            if not sent:
+                await self.abandon(session, task)
+            elif not submitted:
+                await e.finish(session, "failed", "shutdown interrupted the submit: the text "
+                               "may sit unsubmitted in the agent's input box; not re-sent")
+            raise
+        except ClaimedInvalid as exc:
+            session.free_up()
+            e.notify("on_task_finished", task=exc.task, session=None, outcome="failed",
+                     reason=str(exc))
+        except Exception as exc:
+            if not isinstance(exc, LaunchError | TransportError | OSError):
+                log.exception("error while launching %s on %s", for_log(task.name), session.name)
+            reason = str(exc) or type(exc).__name__
+            if sent:
+                await e.finish(session, "failed", "delivery broke off after the text may "
+                               f"have reached the agent: {reason}")
+            else:
+                await self.failed(session, task, reason)
+        finally:
+            self.sending.discard(session.name)
+            self.running.pop(session.name, None)
+            e.wake()
+
+    async def abandon(self, session: Session, task: Task) -> None:
+        """Undo a launch that typed nothing: task back to the inbox, the pane back to a shell."""
+        e, pane = self.engine, session.pane
+        if task.path.parent.name in ("claimed", "sent"):
+            e.store.release(task)
+            e.intake.forget(task.project, task.name)
+        session.free_up()
+        e.save_inflight()
+        if pane is not None:
+            with contextlib.suppress(TransportError):
+                await e.transport.reset(pane)
+
+    async def failed(self, session: Session, task: Task, reason: str) -> None:
+        """Nothing was sent: cool the session down, stop what was started, requeue or give up."""
+        e = self.engine
+        session.cooldown_until = time.time() + e.config.cooldown
+        session.last_failure = reason
+        pane = session.pane
+        session.free_up()
+        if pane is not None:
+            with contextlib.suppress(TransportError):
+                await e.transport.reset(pane)  # never leave a half-started agent behind
+        task = task.moved(task.path, attempts=task.attempts + 1)
+        given_up = None
+        if task.path.parent.name == "claimed":
+            if task.attempts >= e.config.max_attempts:
+                given_up = f"launch failed {task.attempts} times; last: {reason}"
+                task = await asyncio.to_thread(e.store.finish, task, "failed", given_up)
+            else:
+                task = await asyncio.to_thread(e.store.release, task)
+        e.save_inflight()
+        if given_up is None:  # back in the inbox (or the claim itself failed): read it again
+            e.intake.forget(task.project, task.path.name)
+            e.intake.ingest(task.project, task.path.name, settle=0.0)
+        e.notify("on_launch_failed", task=task, session=session.info(), reason=reason)
+        if given_up is not None:
+            e.notify("on_task_finished", task=task, session=None, outcome="failed",
+                     reason=given_up)
+
+    async def shutdown(self) -> None:
+        """Launches that typed nothing are undone; those already sending finish their submit."""
+        finishing = [t for name, t in self.running.items() if name in self.sending]
+        for name, launch in list(self.running.items()):
+            if name not in self.sending:
+                launch.cancel()
+        if finishing:
+            await asyncio.wait(finishing, timeout=SUBMIT_GRACE)
+        for launch in self.running.values():
+            launch.cancel()
+        if self.running:
+            await asyncio.gather(*self.running.values(), return_exceptions=True)
