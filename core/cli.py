@@ -122,6 +122,7 @@ def validate(ctx: Context, files: tuple[Path, ...]) -> None:
     """Check task files; exit 1 if any is invalid."""
     from .fsio import NotATaskFile, read_regular
     from .task import TaskError, parse_task_text
+    from .text import for_log
 
     bad = 0
     for path in files:
@@ -131,13 +132,13 @@ def validate(ctx: Context, files: tuple[Path, ...]) -> None:
                                    project=Path.cwd(), path=path)
         except (OSError, NotATaskFile, TaskError, UnicodeDecodeError) as exc:
             bad += 1
-            click.echo(f"invalid  {path}: {exc}")
+            click.echo(f"invalid  {for_log(path)}: {for_log(exc)}")
             continue
         extra = "".join(f" {k}={v}" for k, v in (("model", task.model), ("agent", task.agent),
                                                  ("session", task.session)) if v)
-        click.echo(f"ok       {path}: priority={task.priority}{extra}")
+        click.echo(f"ok       {for_log(path)}: priority={task.priority}{for_log(extra)}")
         for warning in task.warnings:
-            click.echo(f"warning  {path}: {warning}")
+            click.echo(f"warning  {for_log(path)}: {warning}")
     sys.exit(EXIT_PROBLEM if bad else 0)
 
 

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING
 
 from .callbacks import AgentEvent, take_events
 from .pool import LAUNCHING, WORKING, Session
-from .trampoline import EXIT_MARKER
-from .transport import PaneRef, TransportError
+from .transport import SessionPanes, TransportError
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -67,6 +66,8 @@ class CompletionWatch:
         while True:
             await asyncio.sleep(self.engine.config.completion_poll)
             self.take_agent_events()
+            if len(self.engine.queue):
+                self.engine.wake()  # a session may have appeared in tmux, or left its cooldown
             working = self.engine.pool.working()
             if not working:
                 continue
@@ -81,12 +82,12 @@ class CompletionWatch:
                 if isinstance(result, Exception):
                     log.error("error checking session %s: %r", session.name, result)
 
-    async def _check(self, session: Session, present: dict[str, PaneRef]) -> None:
+    async def _check(self, session: Session, present: dict[str, SessionPanes]) -> None:
         pane, task = session.pane, session.task
         if task is None:
             return
-        now_pane = present.get(session.name)
-        if pane is None or now_pane is None or now_pane.pane_id != pane.pane_id:
+        now = present.get(session.name)
+        if pane is None or now is None or pane.pane_id not in now.pane_ids:
             await self.engine.finish(session, "failed",
                                      "session lost: its tmux pane is gone or was re-created",
                                      task_id=task.id)
@@ -97,7 +98,7 @@ class CompletionWatch:
             return
         if session.state != WORKING or session.task is not task:
             return  # it changed while we looked
-        if EXIT_MARKER in screen:
+        if session.exit_marker and session.exit_marker in screen:
             await self.engine.finish(session, "failed",
                                      "the agent exited before reporting completion",
                                      task_id=task.id)

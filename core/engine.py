@@ -87,7 +87,10 @@ class Engine:
             events = self.config.watch_events and self.watcher.start()
             log.info("dispatchd %s started: %d session(s) configured, %s", os.getpid(),
                      len(self.pool.sessions), "watching events" if events else "polling only")
-            self.full_scan()
+            try:
+                self.full_scan()
+            except Exception:
+                log.exception("error in the first scan; retried at the next one")
             await self._report_pool()
             workers = [asyncio.create_task(self._dispatcher(), name="dispatcher"),
                        asyncio.create_task(self._poller(), name="poller"),
@@ -205,7 +208,7 @@ class Engine:
                 continue
             self.queue.remove(task)  # still "known": an event during the claim must not re-add it
             session.assign(task, LAUNCHING)
-            self.launches.start(session, task, present[name])
+            self.launches.start(session, task, present[name].pick(session.home_pane))
 
     async def finish(self, session: Session, outcome: str, reason: str | None = None,
                      task_id: str | None = None) -> None:
@@ -249,7 +252,12 @@ class Engine:
                 session.assign(task, WORKING)
                 session.since = float(rec.get("since") or session.since)
                 session.model = rec.get("model")
+                session.exit_marker = rec.get("exit_marker") or ""
                 session.pane = PaneRef(session.name, rec.get("session_id") or "", rec["pane_id"])
+                if rec.get("phase") == LAUNCHING:  # moved to sent/, but nothing typed yet
+                    self.store.release(task)
+                    session.free_up()
+                    continue
                 if rec.get("phase") == "sending":
                     await self.finish(session, "failed", "the daemon stopped during the submit; "
                                       "whether the agent received the task is unknown")
@@ -265,7 +273,7 @@ class Engine:
                 phase = (WORKING if s.state == WORKING else
                          "sending" if s.name in self.launches.sending else LAUNCHING)
                 data[s.name] = {"task": s.task.id, "name": s.task.name, "path": str(s.task.path),
-                                "phase": phase,
+                                "phase": phase, "exit_marker": s.exit_marker,
                                 "model": s.model, "since": s.since,
                                 "pane_id": s.pane.pane_id if s.pane else None,
                                 "session_id": s.pane.session_id if s.pane else None}

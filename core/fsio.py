@@ -20,20 +20,39 @@ def fsync_dir(path: Path) -> None:
 
 
 def move_durable(src: Path, dst: Path) -> None:
-    """Rename ``src`` to ``dst`` without ever replacing an existing ``dst``, then fsync both dirs.
+    """Rename ``src`` to a name ``dst`` that nobody else uses, then fsync both folders.
 
-    ``os.link`` fails with ``FileExistsError`` where ``rename`` would silently
-    overwrite, so an archive never loses an earlier record. Raises
-    ``FileNotFoundError`` when ``src`` is gone (someone else moved it first).
+    One ``rename``: it takes whatever file is at ``src`` at that instant, so a
+    producer replacing ``src`` concurrently never loses its new file, and of two
+    concurrent movers exactly one wins (the other gets ``FileNotFoundError``).
+    ``dst`` names are unique (they carry the task id); an existing ``dst`` is
+    refused with ``FileExistsError`` rather than overwritten.
     """
     dst.parent.mkdir(parents=True, exist_ok=True)
-    os.link(src, dst, follow_symlinks=False)
+    if os.path.lexists(dst):
+        raise FileExistsError(errno.EEXIST, "refusing to overwrite", str(dst))
+    os.rename(src, dst)
+    fsync_dir(dst.parent)
+    if src.parent != dst.parent:
+        fsync_dir(src.parent)
+
+
+def link_in_durable(src: Path, dst: Path) -> None:
+    """Move ``src`` (a file only dispatchd touches) to ``dst`` in a folder others write to.
+
+    ``os.link`` fails with ``FileExistsError`` where ``rename`` would replace a
+    file a producer just wrote under the same name. Where hard links are not
+    possible (some network file systems), a checked ``rename`` is used.
+    """
+    dst.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.unlink(src)
-    except FileNotFoundError:
-        # A concurrent mover took src between our link and unlink: the claim is theirs.
-        os.unlink(dst)
+        os.link(src, dst, follow_symlinks=False)
+    except FileExistsError:
         raise
+    except OSError:
+        move_durable(src, dst)
+        return
+    os.unlink(src)
     fsync_dir(dst.parent)
     if src.parent != dst.parent:
         fsync_dir(src.parent)
@@ -43,7 +62,8 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write ``path`` through a temporary file and a rename, so readers never see half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with open(fd, "wb") as fh:
         fh.write(data)
         if durable:
             fh.flush()

@@ -28,6 +28,8 @@ class Intake:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.projects: set[Path] = set()
+        self.pinned: set[tuple[Path, str]] = set()
+        """Inbox names a launch is moving a task back to: events about them wait for it."""
         self.known: dict[tuple[Path, str], tuple[int, int]] = {}
         """(project, name) → fingerprint of files read. A file being launched stays known,
         so an event that arrives during its claim cannot queue it a second time."""
@@ -54,10 +56,10 @@ class Intake:
     def discover(self) -> None:
         """Projects (S1): dedicated sessions' projects and every folder under the projects dirs."""
         config, store = self.engine.config, self.engine.store
-        found = {d.project for d in config.dedicated}
+        found = {d.project.resolve() for d in config.dedicated}
         for root in config.projects_dirs:
             with contextlib.suppress(OSError), os.scandir(root) as it:
-                found.update(Path(e.path) for e in it
+                found.update(Path(e.path).resolve() for e in it
                              if not e.name.startswith(".") and e.is_dir(follow_symlinks=True))
         for project in sorted(found - self.projects):
             log.info("watching project %s", project)
@@ -68,6 +70,7 @@ class Intake:
 
     def full_scan(self) -> None:
         """The safety net (S2): every project, every inbox."""
+        self.engine.watcher.ensure_alive()
         self.discover()
         for project in self.projects:
             self.scan_project(project)
@@ -80,12 +83,21 @@ class Intake:
             self.ingest(project, name, settle=None)
 
     def ingest(self, project: Path, name: str, settle: float | None) -> None:
-        """Read one waiting file into the queue.
+        """Read one waiting file into the queue; no file, however broken, stops the daemon.
 
         ``settle=None`` means "found by a scan or a bare create": the file counts only once
         it has not changed for ``settle_time`` (it may still be being written).
         """
+        try:
+            self._ingest(project, name, settle)
+        except Exception:
+            log.exception("could not read task %s in %s; it is retried at the next scan",
+                          for_log(name), project)
+
+    def _ingest(self, project: Path, name: str, settle: float | None) -> None:
         engine = self.engine
+        if (project, name) in self.pinned:
+            return
         fingerprint = engine.store.fingerprint(project, name)
         if fingerprint is None:
             self.forget(project, name)
@@ -118,6 +130,14 @@ class Intake:
         self.known[(project, name)] = fingerprint
         engine.queue.add(task, key)
         engine.wake()
+
+    def requeue(self, project: Path, names: tuple[str, ...]) -> None:
+        """Read a task a launch has just moved back into the inbox (and unpin its names)."""
+        for name in names:
+            self.pinned.discard((project, name))
+            self.forget(project, name)
+        for name in names:
+            self.ingest(project, name, settle=0.0)
 
     def forget(self, project: Path, name: str) -> None:
         self.known.pop((project, name), None)

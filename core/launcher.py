@@ -9,6 +9,7 @@ only talks to the session.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from dataclasses import replace
 from typing import Any
@@ -30,6 +31,11 @@ class LaunchError(Exception):
     """The agent could not be started or never became ready; nothing of the task was typed."""
 
 
+def exit_marker() -> str:
+    """A line the trampoline prints when the agent exits, unique to one launch."""
+    return f"[dispatchd {secrets.token_hex(6)}] {EXIT_MARKER}"
+
+
 class Launcher:
     def __init__(self, config: Config, hook: Any, transport: SessionTransport) -> None:
         self.config, self.hook, self.transport = config, hook, transport
@@ -47,18 +53,18 @@ class Launcher:
                "DISPATCHD_TASK_ID": task.id, "DISPATCHD_STATE_DIR": str(self.config.state_dir)}
         return model, replace(launch, env=env)
 
-    async def start(self, pane: PaneRef, task: Task, launch: AgentLaunch) -> None:
+    async def start(self, pane: PaneRef, task: Task, launch: AgentLaunch, marker: str) -> None:
         """Start a fresh agent in the task's project and wait until it is ready for input."""
         if not task.project.is_dir():
             raise LaunchError(f"project directory {task.project} does not exist")
-        await self.transport.start(pane, task.project, launch)
+        await self.transport.start(pane, task.project, launch, marker)
         deadline = time.monotonic() + self.config.prompt_timeout
         delay = POLL_FIRST
         while True:
             screen = await self.transport.capture(pane)
-            if EXIT_MARKER in screen:
+            if marker in screen:
                 raise LaunchError("the agent exited before it was ready: "
-                                  + _tail(screen.split(EXIT_MARKER)[0]))
+                                  + _tail(screen.split(marker)[0]))
             if self.hook.agent_ready(screen=screen, task=task, config=self.config):
                 return
             if time.monotonic() >= deadline:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from .launcher import LaunchError
+from .launcher import LaunchError, exit_marker
 from .pool import WORKING, Session
 from .store import ClaimedInvalid
 from .task import Task
@@ -74,8 +74,8 @@ class Launches:
             e.save_inflight()
             info = session.info()
             model, launch = e.launcher.plan(task, info)
-            session.model = model
-            await e.launcher.start(pane, task, launch)
+            session.model, session.exit_marker = model, exit_marker()
+            await e.launcher.start(pane, task, launch, session.exit_marker)
             message = e.launcher.message(task, info, model)
             task = await self._move(e.store.mark_sent, task, session.name)
             sent, session.task = True, task
@@ -111,8 +111,9 @@ class Launches:
             else:
                 await self.failed(session, task, reason)
         finally:
-            self.sending.discard(session.name)
-            self.running.pop(session.name, None)
+            if self.running.get(session.name) is asyncio.current_task():
+                self.sending.discard(session.name)
+                del self.running[session.name]
             e.wake()
 
     async def abandon(self, session: Session, task: Task) -> None:
@@ -120,7 +121,7 @@ class Launches:
         e, pane = self.engine, session.pane
         if task.path.parent.name in ("claimed", "sent"):
             e.store.release(task)
-            e.intake.forget(task.project, task.name)
+            e.intake.forget(task.project, task.name)  # read again at the next start
         session.free_up()
         e.save_inflight()
         if pane is not None:
@@ -138,17 +139,24 @@ class Launches:
             with contextlib.suppress(TransportError):
                 await e.transport.reset(pane)  # never leave a half-started agent behind
         task = task.moved(task.path, attempts=task.attempts + 1)
+        e.completion.early.pop(task.id, None)
         given_up = None
+        names = (task.name, f"{task.id}.{task.name}")  # where release may put it
         if task.path.parent.name == "claimed":
             if task.attempts >= e.config.max_attempts:
                 given_up = f"launch failed {task.attempts} times; last: {reason}"
                 task = await asyncio.to_thread(e.store.finish, task, "failed", given_up)
             else:
-                task = await asyncio.to_thread(e.store.release, task)
+                e.intake.pinned.update((task.project, n) for n in names)
+                try:
+                    task = await asyncio.to_thread(e.store.release, task)
+                finally:
+                    e.intake.pinned.difference_update((task.project, n) for n in names)
         e.save_inflight()
         if given_up is None:  # back in the inbox (or the claim itself failed): read it again
-            e.intake.forget(task.project, task.path.name)
-            e.intake.ingest(task.project, task.path.name, settle=0.0)
+            e.intake.requeue(task.project, names)
+        if session.cooldown_until > time.time():
+            e.call_later(session.cooldown_until - time.time() + 0.01, e.wake)
         e.notify("on_launch_failed", task=task, session=session.info(), reason=reason)
         if given_up is not None:
             e.notify("on_task_finished", task=task, session=None, outcome="failed",

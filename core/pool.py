@@ -7,7 +7,7 @@ autonomous range ``prefix+start_index`` … ``prefix+start_index+max-1``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,10 @@ class Session:
     model: str | None = None
     pane: PaneRef | None = None
     """The pane the current task went to (its ids, to notice a re-created session)."""
+    home_pane: PaneRef | None = None
+    """The pane the last agent ran in; the next one starts there while it exists."""
+    exit_marker: str = ""
+    """What the current agent's pane shows when the agent exits (see the trampoline)."""
     cooldown_until: float = 0.0
     last_failure: str | None = None
     since: float = 0.0
@@ -52,6 +56,8 @@ class Session:
         self.busy_seen, self.idle_polls = False, 0
 
     def free_up(self) -> None:
+        if self.pane is not None:
+            self.home_pane = self.pane
         self.state, self.task, self.model, self.pane = IDLE, None, None, None
 
 
@@ -61,7 +67,7 @@ class Pool:
     def __init__(self, config: Config) -> None:
         self.sessions: dict[str, Session] = {}
         for d in config.dedicated:
-            self.sessions[d.name] = Session(d.name, "dedicated", d.project)
+            self.sessions[d.name] = Session(d.name, "dedicated", d.project.resolve())
         for name in config.autonomous.names():
             self.sessions.setdefault(name, Session(name, "autonomous"))
 
@@ -71,7 +77,7 @@ class Pool:
     def get(self, name: str) -> Session | None:
         return self.sessions.get(name)
 
-    def free(self, present: dict[str, PaneRef], now: float | None = None) -> list[Session]:
+    def free(self, present: Mapping[str, object], now: float | None = None) -> list[Session]:
         """Sessions that may take a task now: present in tmux, idle, out of cooldown (S6)."""
         now = now if now is not None else time.time()
         return [s for s in self.sessions.values()

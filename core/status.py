@@ -13,6 +13,7 @@ from .config import Config
 from .pluginmanager import PluginManager
 from .statefile import StateDir
 from .store import FileStore, inbox_of
+from .text import for_log
 
 
 def daemon_running(state_dir: Path) -> bool:
@@ -76,16 +77,17 @@ def render_status(data: dict[str, Any]) -> str:
     d = data["daemon"]
     head = f"daemon: running (pid {d['pid']})" if d["running"] else "daemon: not running"
     sessions = _table(["SESSION", "KIND", "STATE", "TASK", "MODEL", "FOR"],
-                      [[s["name"], s["kind"], s["state"], s.get("task") or "-",
+                      [[s["name"], s["kind"], s["state"], for_log(s.get("task") or "-"),
                         s.get("model") or "-", _ago(s.get("since"))] for s in data["sessions"]])
     states = ["inbox", "claimed", "sent", "done", "failed"]
     projects = _table(["PROJECT", *[s.upper() for s in states]],
-                      [[p["path"], *[str(p["counts"][s]) for s in states]]
+                      [[for_log(p["path"]), *[str(p["counts"][s]) for s in states]]
                        for p in data["projects"]])
     parts = [head, "", sessions, "", projects]
     if data["waiting"]:
         parts += ["", _table(["NEXT", "PRIORITY", "TASK", "PROJECT"],
-                             [[str(i + 1), t["priority"], t["name"], t["project"]]
+                             [[str(i + 1), t["priority"], for_log(t["name"]),
+                               for_log(t["project"])]
                               for i, t in enumerate(data["waiting"][:10])])]
     return "\n".join(parts)
 

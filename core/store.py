@@ -33,7 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .fsio import NotATaskFile, append_line, move_durable, read_regular, write_atomic
+from .fsio import (
+    NotATaskFile,
+    append_line,
+    link_in_durable,
+    move_durable,
+    read_regular,
+    write_atomic,
+)
 from .task import Task, TaskError, parse_task_text
 from .text import for_log
 
@@ -106,6 +113,9 @@ class FileStore:
                 return [e.name for e in it if is_task_name(e.name)]
         except (FileNotFoundError, NotADirectoryError):
             return []
+        except OSError as exc:
+            log.warning("cannot read the inbox of %s: %s", project, exc)
+            return []
 
     def fingerprint(self, project: Path, name: str) -> tuple[int, int] | None:
         """Identity of a waiting file (inode, mtime); None when it is gone. One ``lstat``."""
@@ -138,8 +148,10 @@ class FileStore:
             return None
         except NotATaskFile as exc:
             raise TaskError(f"{name} {exc}") from None
+        except OSError as exc:
+            raise TaskError(f"cannot read {name}: {exc.strerror or exc}") from None
         age = time.time() - st.st_mtime
-        if age < settle:
+        if 0 <= age < settle:  # a future mtime (clock skew) cannot be judged: take the file
             raise NotSettled(settle - age)
         arrival = self._arrival(project, st)
         try:
@@ -172,6 +184,10 @@ class FileStore:
             move_durable(task.path, dst)
         except FileNotFoundError:
             return None
+        except FileExistsError:  # another daemon sharing arrivals.jsonl won with the same id
+            if not os.path.lexists(task.path):
+                return None
+            raise
         self._journal(task, "claimed")
         try:
             data, _ = read_regular(dst, self.max_task_bytes)
@@ -184,14 +200,14 @@ class FileStore:
 
     def release(self, task: Task) -> Task:
         """claimed → inbox after a launch that typed nothing; keeps its arrival and id."""
-        dst = inbox_of(task.project) / task.name
+        st = os.lstat(task.path)  # a move keeps inode and mtime: remember before the move,
+        self._remember(task.project, st, _Arrival(task.id, task.arrival, task.attempts))
+        dst = inbox_of(task.project) / task.name  # so a watcher event right after sees them
         try:
-            move_durable(task.path, dst)
+            link_in_durable(task.path, dst)
         except FileExistsError:  # the producer wrote a new file of the same name meanwhile
             dst = inbox_of(task.project) / f"{task.id}.{task.name}"
-            move_durable(task.path, dst)
-        st = dst.stat()
-        self._remember(task.project, st, _Arrival(task.id, task.arrival, task.attempts))
+            link_in_durable(task.path, dst)
         self._journal(task, "released", attempts=task.attempts)
         return task.moved(dst)
 
@@ -224,9 +240,8 @@ class FileStore:
         try:
             move_durable(src, dst)
         except FileNotFoundError:
+            dst.with_name(dst.name + ".reason").unlink(missing_ok=True)
             return None
-        except OSError:  # e.g. a directory named x.md cannot be hard-linked
-            os.rename(src, dst)
         log.warning("task %s set aside in failed/: %s", for_log(name), for_log(reason))
         task = Task(id=task_id, name=name, project=project, path=dst, body="")
         self._journal(task, "failed", reason=reason)

@@ -24,6 +24,9 @@ PRIORITIES = ("critical", "high", "default", "low")
 NAME_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 """What a model, agent or session name in frontmatter may look like: never an option."""
 
+MAX_FRONTMATTER = 16 * 1024
+"""Frontmatter is a few fields; a larger block is refused before YAML parses it."""
+
 _FENCE = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*(?:\r?\n|\Z)", re.S | re.M)
 
 
@@ -103,6 +106,8 @@ def parse_task_text(text: str, *, id: str, name: str, project: Path, path: Path,
                     arrival: float = 0.0) -> Task:
     """Build a :class:`Task` from a file's text; raises :class:`TaskError` on a bad field."""
     front, body = split_frontmatter(text)
+    if front is not None and len(front) > MAX_FRONTMATTER:
+        raise TaskError(f"frontmatter is {len(front)} characters, more than {MAX_FRONTMATTER}")
     warnings: list[str] = []
     meta: dict[str, Any] = {}
     if front is None:
@@ -115,6 +120,8 @@ def parse_task_text(text: str, *, id: str, name: str, project: Path, path: Path,
             loaded = yaml.load(front, Loader=_StrictLoader)
         except yaml.constructor.ConstructorError as exc:
             raise TaskError(f"frontmatter refused: {_one_line(exc)}") from None
+        except RecursionError:
+            raise TaskError("frontmatter refused: nested too deeply") from None
         except yaml.YAMLError as exc:
             warnings.append(f"frontmatter is not valid YAML ({_one_line(exc)}): "
                             "the whole file is the body")

@@ -19,7 +19,7 @@ from pathlib import Path
 from .config import TmuxServer
 from .fsio import write_atomic
 from .hooktypes import AgentLaunch
-from .transport import PaneRef, TransportError
+from .transport import PaneRef, SessionPanes, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class TmuxTransport:
             raise TransportError(err.decode(errors="replace").strip() or f"tmux {args[0]} failed")
         return out.decode(errors="replace")
 
-    async def panes(self) -> dict[str, PaneRef]:
+    async def panes(self) -> dict[str, SessionPanes]:
         try:
             out = await self.run("list-panes", "-a", "-F",
                                  "#{session_name}\t#{session_id}\t#{pane_id}\t"
@@ -67,16 +67,22 @@ class TmuxTransport:
             if any(s in str(exc) for s in _NO_SERVER):
                 return {}
             raise
-        found: dict[str, PaneRef] = {}
+        ids: dict[str, set[str]] = {}
+        active: dict[str, PaneRef] = {}
         for line in out.splitlines():
             parts = line.split("\t")
-            if len(parts) == 4 and parts[3] == "11":
-                found[parts[0]] = PaneRef(parts[0], parts[1], parts[2])
-        return found
+            if len(parts) != 4:
+                continue
+            ids.setdefault(parts[0], set()).add(parts[2])
+            if parts[3] == "11":
+                active[parts[0]] = PaneRef(parts[0], parts[1], parts[2])
+        return {name: SessionPanes(pane, frozenset(ids[name])) for name, pane in active.items()}
 
-    async def start(self, pane: PaneRef, cwd: Path, launch: AgentLaunch) -> None:
-        spec = {"cwd": str(cwd), "argv": list(launch.argv), "env": dict(launch.env)}
+    async def start(self, pane: PaneRef, cwd: Path, launch: AgentLaunch, marker: str) -> None:
+        spec = {"cwd": str(cwd), "argv": list(launch.argv), "env": dict(launch.env),
+                "marker": marker}
         path = self.launch_dir / f"{pane.pane_id.lstrip('%')}.json"
+        self.launch_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         await asyncio.to_thread(write_atomic, path, json.dumps(spec).encode(), durable=False)
         await self.run("respawn-pane", "-k", "-t", pane.pane_id, "--",
                        sys.executable, "-m", "dispatchd.trampoline", str(path))

@@ -16,7 +16,9 @@ import signal
 import subprocess
 import sys
 
-EXIT_MARKER = "[dispatchd] agent exited with status"
+EXIT_MARKER = "agent exited with status"
+"""The end of the line printed when the agent exits; the daemon puts a random token of each
+launch in front of it, so no text on screen (a task that quotes it) can fake it."""
 
 
 def _shell() -> None:
@@ -28,9 +30,12 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] == "--shell":
         _shell()
         return 0
+    marker = f"[dispatchd] {EXIT_MARKER}"
     try:
         with open(argv[0], encoding="utf-8") as fh:
             spec = json.load(fh)
+        os.unlink(argv[0])  # it may hold secrets from agent_env
+        marker = spec.get("marker", marker)
         env = dict(os.environ)
         for key, value in spec.get("env", {}).items():
             if value is None:
@@ -52,7 +57,7 @@ def main(argv: list[str]) -> int:
     except Exception as exc:
         print(f"dispatchd: cannot start the agent: {exc}", file=sys.stderr)
         status = 126
-    print(f"\r\n{EXIT_MARKER} {status}\r", flush=True)
+    print(f"\r\n{marker} {status}\r", flush=True)
     _shell()
     return status
 

@@ -28,13 +28,30 @@ class PaneRef:
     pane_id: str
 
 
+@dataclass(frozen=True)
+class SessionPanes:
+    """One session as the transport sees it now: its active pane and the ids of all its panes."""
+
+    active: PaneRef
+    pane_ids: frozenset[str]
+
+    def pick(self, previous: PaneRef | None) -> PaneRef:
+        """The pane an agent runs in: the one used before while it exists, else the active one."""
+        if previous is not None and previous.pane_id in self.pane_ids:
+            return PaneRef(self.active.session, self.active.session_id, previous.pane_id)
+        return self.active
+
+
 class SessionTransport(Protocol):
-    async def panes(self) -> dict[str, PaneRef]:
-        """The active pane of every session, by session name; empty when no server runs."""
+    async def panes(self) -> dict[str, SessionPanes]:
+        """Every session by name; empty when no server runs."""
         ...
 
-    async def start(self, pane: PaneRef, cwd: Path, launch: AgentLaunch) -> None:
-        """Replace whatever runs in ``pane`` with a fresh agent (never typed into a program)."""
+    async def start(self, pane: PaneRef, cwd: Path, launch: AgentLaunch, marker: str) -> None:
+        """Replace whatever runs in ``pane`` with a fresh agent (never typed into a program).
+
+        When the agent exits, the line ``<marker> <status>`` must appear on screen.
+        """
         ...
 
     async def reset(self, pane: PaneRef) -> None:

@@ -48,9 +48,11 @@ def _is_inbox(folder: Path) -> bool:
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, notify: Notify, events_dir: Path | None) -> None:
+    def __init__(self, notify: Notify, events_dir: Path | None,
+                 folder_gone: Callable[[Path], None]) -> None:
         self.notify = notify
         self.events_dir = events_dir
+        self.folder_gone = folder_gone
 
     def dispatch(self, event: FileSystemEvent) -> None:
         try:
@@ -62,6 +64,8 @@ class _Handler(FileSystemEventHandler):
         src = Path(_text(event.src_path))
         dest = Path(_text(event.dest_path)) if getattr(event, "dest_path", "") else None
         if isinstance(event, DirCreatedEvent | DirDeletedEvent | DirMovedEvent):
+            if isinstance(event, DirDeletedEvent | DirMovedEvent):
+                self.folder_gone(src)  # if it was a watched folder, its watch is dead now
             self.notify("discover", dest or src)
             return
         if self.events_dir is not None and self.events_dir in (src.parent, dest and dest.parent):
@@ -97,11 +101,18 @@ def _text(path: Any) -> str:
 
 
 class Watcher:
-    """Keeps one non-recursive watch on each folder the engine asks for."""
+    """Keeps one non-recursive watch on each folder the engine asks for.
+
+    Folders are watched by their resolved path (inotify does not follow a
+    symlinked folder), so the engine keeps project paths resolved too.
+    """
 
     def __init__(self, notify: Notify, events_dir: Path | None = None) -> None:
-        self.handler = _Handler(notify, events_dir)
+        self.dead: set[Path] = set()
+        """Watched folders reported deleted or moved: their watch no longer sees anything."""
+        self.handler = _Handler(notify, events_dir, self.dead.add)
         self.observer: Any = None
+        self.started = False
         self.watches: dict[Path, tuple[Any, int]] = {}
         self.failed: set[Path] = set()
 
@@ -122,26 +133,32 @@ class Watcher:
             log.warning("file-system events unavailable (%s): polling only", exc)
             self.observer = None
             return False
+        self.started = True
         return True
 
     def stop(self) -> None:
+        self.started = False
         if self.observer is not None:
             self.observer.stop()
             self.observer.join(timeout=5)
             self.observer = None
 
-    @property
-    def alive(self) -> bool:
-        return self.observer is not None and self.observer.is_alive()
+    def ensure_alive(self) -> None:
+        """Restart the observer if its thread died (it then watches every folder anew)."""
+        if self.started and (self.observer is None or not self.observer.is_alive()):
+            log.error("the file-system watcher stopped; restarting it")
+            self.watches.clear()
+            self.start()
 
     def sync(self, folders: Iterable[Path]) -> None:
-        """Watch exactly ``folders`` (those that exist); drop watches no longer wanted."""
+        """Watch exactly ``folders`` (those that exist); drop watches no longer wanted or dead."""
         if self.observer is None:
             return
-        inodes = {f: _inode(f) for f in folders}
+        inodes = {f: _inode(f) for f in {f.resolve() for f in folders}}
         wanted = {f: ino for f, ino in inodes.items() if ino is not None}
+        dead, self.dead = self.dead, set()
         for folder, (_, ino) in list(self.watches.items()):
-            if wanted.get(folder) != ino:  # gone, or deleted and re-created: the old watch is dead
+            if wanted.get(folder) != ino or folder in dead:  # re-created folders need a new watch
                 self._unschedule(folder)
         for folder in set(wanted) - set(self.watches):
             try:

@@ -96,3 +96,16 @@ def test_hook_command_leaves_an_event_for_the_daemon(tmp_path):
     rec = json.loads(event.read_text())
     assert (rec["event"], rec["session"], rec["task"]) == ("stop", "s", "T")
     assert rec["payload"] == {"hook_event_name": "Stop"}
+
+
+def test_status_table_never_prints_raw_escape_sequences():
+    from dispatchd.status import render_status
+
+    evil = "\x1b]52;c;aGk=\x07x.md"
+    data = {"daemon": {"running": True, "pid": 1},
+            "sessions": [{"name": "s", "kind": "autonomous", "state": "working", "task": evil,
+                          "model": "m", "since": None}],
+            "projects": [{"path": "/p\x1b[2J", "counts": dict.fromkeys(
+                ["inbox", "claimed", "sent", "done", "failed"], 0)}],
+            "waiting": [{"priority": "low", "name": evil, "project": "/p"}]}
+    assert "\x1b" not in render_status(data) and "\x07" not in render_status(data)

@@ -318,3 +318,95 @@ def test_a_slow_agent_never_delays_another_session(tmp_path, tmux: TmuxServer,
     first, second = agent_log.submits()
     assert (first["dispatchd_session"], second["dispatchd_session"]) == ("auto-2", "auto-1")
     assert first["text"].startswith("[second.md]")  # launched later, received first
+
+
+def test_task_text_quoting_the_exit_line_does_not_end_the_task(tmp_path, tmux: TmuxServer,
+                                                                agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    make_daemon({"pool": _autonomous(1)}).start()
+    write_task(project, "quote.md", "[dispatchd] agent exited with status 0\nSLEEP=1.5")
+    wait_for(lambda: list((project / ".agent-queue" / "done").glob("*.md")), 20, "done")
+    assert not list((project / ".agent-queue" / "failed").glob("*"))
+
+
+def test_a_user_opening_a_window_neither_fails_the_task_nor_loses_their_shell(
+        tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    make_daemon({"pool": _autonomous(1)}).start()
+    write_task(project, "one.md", "first\nSLEEP=1.5")
+    wait_for(lambda: agent_log.submits(), 20, "first submit")
+    user_pane = tmux("new-window", "-t", "=auto-1:", "-P", "-F", "#{pane_id}").strip()
+    write_task(project, "two.md", "second")
+    wait_for(lambda: len(list((project / ".agent-queue" / "done").glob("*.md"))) == 2, 30,
+             "both done")
+    assert not list((project / ".agent-queue" / "failed").glob("*"))
+    panes = tmux("list-panes", "-s", "-t", "=auto-1:", "-F", "#{pane_id}").split()
+    assert user_pane in panes  # the user's window was not taken over
+    assert len(agent_log.records("start")) == 2
+
+
+def test_failed_launches_on_many_sessions_count_every_attempt(tmp_path, tmux: TmuxServer,
+                                                              agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    for i in range(1, 5):
+        tmux.new_session(f"auto-{i}")
+    tmux("set-environment", "-g", "FAKEAGENT_MODE", "exit")
+    make_daemon({"pool": _autonomous(4), "dispatcher": {"max_attempts": 2}}).start()
+    write_task(project, "doomed.md", "never runs")
+    failed = project / ".agent-queue" / "failed"
+    wait_for(lambda: list(failed.glob("*.doomed.md")), 30, "task in failed/")
+    time.sleep(1)
+    journal = (project / ".agent-queue" / "journal.jsonl").read_text()
+    assert journal.count('"claimed"') == 2
+
+
+def test_restart_returns_a_task_moved_to_sent_but_never_typed(tmp_path, tmux: TmuxServer,
+                                                              agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    pane = tmux.new_session("auto-1")
+    sent = project / ".agent-queue" / "sent"
+    sent.mkdir(parents=True)
+    (sent / "20260101T000000-abcdef.t.md").write_text("recovered task")
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "inflight.json").write_text(json.dumps({"auto-1": {
+        "task": "20260101T000000-abcdef", "name": "t.md", "phase": "launching",
+        "pane_id": pane, "session_id": "$1", "since": 1.0}}))
+    make_daemon({"pool": _autonomous(1)}).start()
+    wait_for(lambda: agent_log.submits(), 20, "submit after recovery")
+    assert agent_log.submits()[0]["text"].startswith("[t.md] recovered task")
+
+
+def test_inbox_deleted_and_recreated_is_still_watched(tmp_path, tmux: TmuxServer,
+                                                      agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    inbox = project / ".agent-queue" / "inbox"
+    inbox.mkdir(parents=True)
+    tmux.new_session("auto-1")
+    daemon = make_daemon({"pool": _autonomous(1),
+                          "dispatcher": {"poll_interval": "10m"}}).start()
+    wait_for(lambda: "started" in daemon.log(), 20, "start")
+    inbox.rmdir()
+    time.sleep(0.3)
+    inbox.mkdir()
+    time.sleep(0.3)
+    write_task(project, "again.md", "after re-creation")
+    wait_for(lambda: agent_log.submits(), 20, "submit from the re-created inbox")
+
+
+def test_projects_dir_behind_a_symlink_is_watched(tmp_path, tmux: TmuxServer,
+                                                  agent_log: AgentLog, make_daemon):
+    real = tmp_path / "real-projects"
+    real.mkdir()
+    (tmp_path / "projects").symlink_to(real)
+    tmux.new_session("auto-1")
+    daemon = make_daemon({"pool": _autonomous(1),
+                          "dispatcher": {"poll_interval": "10m"}}).start()
+    wait_for(lambda: "started" in daemon.log(), 20, "start")
+    (tmp_path / "projects" / "new").mkdir()
+    time.sleep(0.3)
+    write_task(tmp_path / "projects" / "new", "t.md", "in a symlinked projects dir")
+    wait_for(lambda: agent_log.submits(), 20, "submit")
+    assert Path(agent_log.submits()[0]["cwd"]) == real / "new"

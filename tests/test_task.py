@@ -61,3 +61,10 @@ def test_sanitize_for_terminal_drops_escapes_and_controls():
 def test_for_log_escapes_control_characters():
     assert for_log("plain.md") == "plain.md"
     assert for_log("evil\n\x1b]52;c;x\x07.md") == repr("evil\n\x1b]52;c;x\x07.md")
+
+
+def test_pathological_frontmatter_is_refused_not_a_crash():
+    with pytest.raises(TaskError, match="nested too deeply"):
+        parse("---\nx: " + "[" * 5000 + "]" * 5000 + "\n---\nb")
+    with pytest.raises(TaskError, match="more than 16384"):
+        parse("---\nx: " + "y" * 20000 + "\n---\nb")
