@@ -87,7 +87,7 @@ class CompletionWatch:
         if task is None:
             return
         now = present.get(session.name)
-        if pane is None or now is None or pane.pane_id not in now.pane_ids:
+        if pane is None or now is None or not now.holds(pane):
             await self.engine.finish(session, "failed",
                                      "session lost: its tmux pane is gone or was re-created",
                                      task_id=task.id)

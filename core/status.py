@@ -36,10 +36,11 @@ def collect_status(config: Config) -> dict[str, Any]:
     state = StateDir(config.state_dir)
     snap = state.read_status() or {}
     running = daemon_running(config.state_dir)
-    projects = {Path(p) for p in snap.get("projects", [])} | {d.project for d in config.dedicated}
+    projects = {Path(p) for p in snap.get("projects", [])}
+    projects |= {d.project.resolve() for d in config.dedicated}
     for root in config.projects_dirs:
         if root.is_dir():
-            projects.update(p for p in root.iterdir() if inbox_of(p).is_dir())
+            projects.update(p.resolve() for p in root.iterdir() if inbox_of(p).is_dir())
     store = FileStore()
     sessions = snap.get("sessions") if running else None
     if sessions is None:

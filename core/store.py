@@ -265,8 +265,12 @@ class FileStore:
         for name in _listdir(base / "sent"):
             task_id, _, original = name.partition(".")
             if is_task_name(original):
+                st = os.lstat(base / "sent" / name)
+                known = self._arrivals_of(project).get((st.st_ino, st.st_mtime_ns))
                 sent.append(Task(id=task_id, name=original, project=project,
-                                 path=base / "sent" / name, body=""))
+                                 path=base / "sent" / name, body="",
+                                 arrival=known.seen if known else st.st_mtime,
+                                 attempts=known.attempts if known else 0))
         return sent
 
     # -- internals -------------------------------------------------------

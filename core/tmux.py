@@ -61,7 +61,7 @@ class TmuxTransport:
     async def panes(self) -> dict[str, SessionPanes]:
         try:
             out = await self.run("list-panes", "-a", "-F",
-                                 "#{session_name}\t#{session_id}\t#{pane_id}\t"
+                                 "#{session_name}\t#{session_id}@#{session_created}\t#{pane_id}\t"
                                  "#{window_active}#{pane_active}")
         except TransportError as exc:
             if any(s in str(exc) for s in _NO_SERVER):
@@ -79,20 +79,20 @@ class TmuxTransport:
         return {name: SessionPanes(pane, frozenset(ids[name])) for name, pane in active.items()}
 
     async def start(self, pane: PaneRef, cwd: Path, launch: AgentLaunch, marker: str) -> None:
-        spec = {"cwd": str(cwd), "argv": list(launch.argv), "env": dict(launch.env),
-                "marker": marker}
+        spec = {"cwd": str(cwd), "argv": list(launch.argv), "env": dict(launch.env)}
         path = self.launch_dir / f"{pane.pane_id.lstrip('%')}.json"
         self.launch_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.launch_dir.chmod(0o700)
         await asyncio.to_thread(write_atomic, path, json.dumps(spec).encode(), durable=False)
         await self.run("respawn-pane", "-k", "-t", pane.pane_id, "--",
-                       sys.executable, "-m", "dispatchd.trampoline", str(path))
+                       sys.executable, "-m", "dispatchd.trampoline", str(path), marker)
 
     async def reset(self, pane: PaneRef) -> None:
         await self.run("respawn-pane", "-k", "-t", pane.pane_id, "--",
                        sys.executable, "-m", "dispatchd.trampoline", "--shell")
 
     async def capture(self, pane: PaneRef) -> str:
-        return await self.run("capture-pane", "-p", "-t", pane.pane_id)
+        return await self.run("capture-pane", "-p", "-J", "-t", pane.pane_id)
 
     async def paste(self, pane: PaneRef, text: str) -> None:
         buffer = f"dispatchd-{os.getpid()}-{secrets.token_hex(4)}"

@@ -1,4 +1,4 @@
-"""What runs in a pane when dispatchd starts an agent: ``python -m dispatchd.trampoline FILE``.
+"""What runs in a pane when dispatchd starts an agent: ``python -m dispatchd.trampoline FILE MARKER``.
 
 The daemon writes the agent's working directory, argv and environment to a JSON
 file and asks tmux to respawn the pane with this program, so no path, name or
@@ -27,15 +27,14 @@ def _shell() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] == "--shell":
+    if len(argv) != 2:  # "--shell", or anything unexpected: just a shell
         _shell()
         return 0
-    marker = f"[dispatchd] {EXIT_MARKER}"
+    marker = argv[1]
     try:
         with open(argv[0], encoding="utf-8") as fh:
             spec = json.load(fh)
         os.unlink(argv[0])  # it may hold secrets from agent_env
-        marker = spec.get("marker", marker)
         env = dict(os.environ)
         for key, value in spec.get("env", {}).items():
             if value is None:

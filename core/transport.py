@@ -21,7 +21,11 @@ class TransportError(Exception):
 
 @dataclass(frozen=True)
 class PaneRef:
-    """One session's pane: its name and the transport's own ids for it."""
+    """One session's pane: its name and the transport's own ids for it.
+
+    ``session_id`` includes the session's creation time (tmux reuses ``$N`` and
+    ``%N`` ids after a server restart), so a re-created session never matches.
+    """
 
     session: str
     session_id: str
@@ -37,9 +41,15 @@ class SessionPanes:
 
     def pick(self, previous: PaneRef | None) -> PaneRef:
         """The pane an agent runs in: the one used before while it exists, else the active one."""
-        if previous is not None and previous.pane_id in self.pane_ids:
-            return PaneRef(self.active.session, self.active.session_id, previous.pane_id)
+        if self.holds(previous):
+            assert previous is not None
+            return previous
         return self.active
+
+    def holds(self, pane: PaneRef | None) -> bool:
+        """Whether ``pane`` is still one of this very session's panes."""
+        return (pane is not None and pane.session_id == self.active.session_id
+                and pane.pane_id in self.pane_ids)
 
 
 class SessionTransport(Protocol):

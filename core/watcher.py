@@ -53,6 +53,12 @@ class _Handler(FileSystemEventHandler):
         self.notify = notify
         self.events_dir = events_dir
         self.folder_gone = folder_gone
+        self.aliases: dict[Path, Path] = {}
+        """Resolved watched folder → the path the engine knows it by (symlinked inboxes)."""
+
+    def _known(self, path: Path) -> Path:
+        parent = self.aliases.get(path.parent)
+        return parent / path.name if parent is not None else path
 
     def dispatch(self, event: FileSystemEvent) -> None:
         try:
@@ -61,8 +67,9 @@ class _Handler(FileSystemEventHandler):
             log.exception("error handling file-system event %r", event)
 
     def _route(self, event: FileSystemEvent) -> None:
-        src = Path(_text(event.src_path))
-        dest = Path(_text(event.dest_path)) if getattr(event, "dest_path", "") else None
+        src = self._known(Path(_text(event.src_path)))
+        dest = (self._known(Path(_text(event.dest_path))) if getattr(event, "dest_path", "")
+                else None)
         if isinstance(event, DirCreatedEvent | DirDeletedEvent | DirMovedEvent):
             if isinstance(event, DirDeletedEvent | DirMovedEvent):
                 self.folder_gone(src)  # if it was a watched folder, its watch is dead now
@@ -154,7 +161,9 @@ class Watcher:
         """Watch exactly ``folders`` (those that exist); drop watches no longer wanted or dead."""
         if self.observer is None:
             return
-        inodes = {f: _inode(f) for f in {f.resolve() for f in folders}}
+        resolved = {f: f.resolve() for f in folders}
+        self.handler.aliases = {r: f for f, r in resolved.items() if r != f}
+        inodes = {r: _inode(r) for r in resolved.values()}
         wanted = {f: ino for f, ino in inodes.items() if ino is not None}
         dead, self.dead = self.dead, set()
         for folder, (_, ino) in list(self.watches.items()):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import time
 from pathlib import Path
 
@@ -410,3 +411,19 @@ def test_projects_dir_behind_a_symlink_is_watched(tmp_path, tmux: TmuxServer,
     write_task(tmp_path / "projects" / "new", "t.md", "in a symlinked projects dir")
     wait_for(lambda: agent_log.submits(), 20, "submit")
     assert Path(agent_log.submits()[0]["cwd"]) == real / "new"
+
+
+def test_a_symlinked_inbox_is_watched(tmp_path, tmux: TmuxServer, agent_log: AgentLog,
+                                      make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    elsewhere = tmp_path / "box"
+    elsewhere.mkdir()
+    (project / ".agent-queue").mkdir()
+    (project / ".agent-queue" / "inbox").symlink_to(elsewhere)
+    tmux.new_session("auto-1")
+    daemon = make_daemon({"pool": _autonomous(1),
+                          "dispatcher": {"poll_interval": "10m"}}).start()
+    wait_for(lambda: "started" in daemon.log(), 20, "start")
+    (elsewhere / ".t.tmp").write_text("via a symlinked inbox")
+    os.rename(elsewhere / ".t.tmp", elsewhere / "t.md")
+    wait_for(lambda: agent_log.submits(), 20, "submit")
