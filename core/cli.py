@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,29 @@ def enqueue(project: Path, source: Any, name: str | None, title: str | None,
         click.echo(f"dispatchd: {exc}", err=True)
         sys.exit(EXIT_PROBLEM)
     click.echo(str(path))
+
+
+@cli.command()
+@click.argument("task_id")
+@click.option("--retry", "action", flag_value="retry",
+              help="Put it back in its inbox; it will be typed again.")
+@click.option("--drop", "action", flag_value="drop", help="Set it aside in failed/.")
+@pass_ctx
+def resolve(ctx: Context, task_id: str, action: str | None) -> None:
+    """Decide about a task in indoubt/ (or retry one in failed/) by its id."""
+    from .resolve import ResolveError, find_task
+    from .resolve import resolve as move
+    from .status import known_projects
+
+    if action is None:
+        raise click.UsageError("say --retry or --drop")
+    try:
+        path = find_task(ctx.config, task_id, known_projects(ctx.config))
+        dst = move(path, action == "retry", f"{action} by {os.environ.get('USER', 'a person')}")
+    except (ResolveError, OSError) as exc:
+        click.echo(f"dispatchd: {exc}", err=True)
+        sys.exit(EXIT_PROBLEM)
+    click.echo(str(dst))
 
 
 @cli.command()

@@ -22,6 +22,7 @@ import pluggy
 from .callbacks import events_dir
 from .completion import CompletionWatch
 from .config import Config
+from .faults import fault_point
 from .intake import Intake
 from .launcher import Launcher
 from .launches import Launches
@@ -221,6 +222,7 @@ class Engine:
         if task is None or (task_id is not None and task.id != task_id):
             return
         info = session.info()
+        fault_point("before_archive")
         session.free_up()
         self.save_inflight()
         try:
@@ -259,7 +261,7 @@ class Engine:
                     session.free_up()
                     continue
                 if rec.get("phase") == "sending":
-                    await self.finish(session, "failed", "the daemon stopped during the submit; "
+                    await self.finish(session, "indoubt", "the daemon stopped during the submit; "
                                       "whether the agent received the task is unknown")
                     continue
                 self.completion.started(session)

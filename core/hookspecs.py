@@ -128,7 +128,7 @@ def on_dispatched(task: Task, session: SessionInfo, model: str) -> None:
 @hookspec
 def on_task_finished(task: Task, session: SessionInfo | None, outcome: str,
                      reason: str | None) -> None:
-    """Called when a task reaches ``done/`` or ``failed/``; ``outcome`` is ``done`` or ``failed``.
+    """Called when a task reaches ``done/``, ``failed/`` or ``indoubt/`` (``outcome`` says which).
 
     ``session`` is None for a task that failed before any session took it (a
     broken file, too many failed launches).

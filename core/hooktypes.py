@@ -36,5 +36,6 @@ class AgentLaunch:
     env: Mapping[str, str | None] = field(default_factory=dict)
 
 
-OUTCOMES = ("done", "failed")
-"""How a task ends: ``done`` (the agent finished) or ``failed`` (with a reason)."""
+OUTCOMES = ("done", "failed", "indoubt")
+"""How a task ends: ``done`` (the agent finished), ``failed`` (with a reason), or ``indoubt``
+(its text may have reached the agent, or not; never re-sent automatically)."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from .config import Config
 from .durations import format_duration
+from .faults import fault_point
 from .hooktypes import AgentLaunch, SessionInfo
 from .task import Task
 from .text import sanitize_for_terminal
@@ -83,6 +84,7 @@ class Launcher:
         """Bracketed paste, wait until the screen shows it, then a lone Enter (S8)."""
         before = await self.transport.capture(pane)
         await self.transport.paste(pane, text)
+        fault_point("after_paste")
         deadline = time.monotonic() + PASTE_REGISTER_TIMEOUT
         while time.monotonic() < deadline:
             await asyncio.sleep(POLL_FIRST)

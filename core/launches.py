@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from .faults import fault_point
 from .launcher import LaunchError, exit_marker
 from .pool import WORKING, Session
 from .store import ClaimedInvalid
@@ -72,16 +73,20 @@ class Launches:
             task = claimed
             session.task, session.pane = task, pane
             e.save_inflight()
+            fault_point("after_claim")
             info = session.info()
             model, launch = e.launcher.plan(task, info)
             session.model, session.exit_marker = model, exit_marker()
             await e.launcher.start(pane, task, launch, session.exit_marker)
+            fault_point("after_launch")
             message = e.launcher.message(task, info, model)
             task = await self._move(e.store.mark_sent, task, session.name)
+            fault_point("after_mark_sent")
             sent, session.task = True, task
             self.sending.add(session.name)
             e.save_inflight()
             await e.launcher.submit(pane, message)
+            fault_point("after_enter")
             submitted, session.state = True, WORKING
             e.save_inflight()
             e.notify("on_dispatched", task=task, session=session.info(), model=model)
@@ -94,7 +99,7 @@ class Launches:
             if not sent:
                 await self.abandon(session, task)
             elif not submitted:
-                await e.finish(session, "failed", "shutdown interrupted the submit: the text "
+                await e.finish(session, "indoubt", "shutdown interrupted the submit: the text "
                                "may sit unsubmitted in the agent's input box; not re-sent")
             raise
         except ClaimedInvalid as exc:
@@ -106,7 +111,7 @@ class Launches:
                 log.exception("error while launching %s on %s", for_log(task.name), session.name)
             reason = str(exc) or type(exc).__name__
             if sent:
-                await e.finish(session, "failed", "delivery broke off after the text may "
+                await e.finish(session, "indoubt", "delivery broke off after the text may "
                                f"have reached the agent: {reason}")
             else:
                 await self.failed(session, task, reason)

@@ -12,7 +12,7 @@ from . import __version__
 from .config import Config
 from .pluginmanager import PluginManager
 from .statefile import StateDir
-from .store import FileStore, inbox_of
+from .store import QUEUE_DIR, STATES, FileStore
 from .text import for_log
 
 
@@ -31,16 +31,23 @@ def daemon_running(state_dir: Path) -> bool:
     return False
 
 
+def known_projects(config: Config, snapshot: dict[str, Any] | None = None) -> set[Path]:
+    """Projects with a queue: from the daemon's snapshot, the config and the projects dirs."""
+    projects = {Path(p) for p in (snapshot or {}).get("projects", [])}
+    projects |= {d.project.resolve() for d in config.dedicated}
+    for root in config.projects_dirs:
+        if root.is_dir():
+            projects.update(p.resolve() for p in root.iterdir()
+                            if (p / QUEUE_DIR).is_dir())
+    return projects
+
+
 def collect_status(config: Config) -> dict[str, Any]:
     """Sessions and waiting tasks from the daemon's snapshot; per-project counts from disk."""
     state = StateDir(config.state_dir)
     snap = state.read_status() or {}
     running = daemon_running(config.state_dir)
-    projects = {Path(p) for p in snap.get("projects", [])}
-    projects |= {d.project.resolve() for d in config.dedicated}
-    for root in config.projects_dirs:
-        if root.is_dir():
-            projects.update(p.resolve() for p in root.iterdir() if inbox_of(p).is_dir())
+    projects = known_projects(config, snap)
     store = FileStore()
     sessions = snap.get("sessions") if running else None
     if sessions is None:
@@ -80,7 +87,7 @@ def render_status(data: dict[str, Any]) -> str:
     sessions = _table(["SESSION", "KIND", "STATE", "TASK", "MODEL", "FOR"],
                       [[s["name"], s["kind"], s["state"], for_log(s.get("task") or "-"),
                         s.get("model") or "-", _ago(s.get("since"))] for s in data["sessions"]])
-    states = ["inbox", "claimed", "sent", "done", "failed"]
+    states = list(STATES)
     projects = _table(["PROJECT", *[s.upper() for s in states]],
                       [[for_log(p["path"]), *[str(p["counts"][s]) for s in states]]
                        for p in data["projects"]])

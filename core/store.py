@@ -9,6 +9,8 @@ Layout of one project (documented in ``docs/lifecycle.md``)::
         sent/<id>.<name>.md     the text was handed to the agent (never typed again)
         done/<id>.<name>.md     the agent reported or showed that it finished
         failed/<id>.<name>.md   set aside, with <id>.<name>.md.reason saying why
+        indoubt/<id>.<name>.md  the text may or may not have reached the agent; a person
+                                decides (``dispatchd resolve``), with a .reason file
         arrivals.jsonl          first-seen time and id of waiting files (ordering)
         journal.jsonl           one line per state change
 
@@ -47,7 +49,7 @@ from .text import for_log
 log = logging.getLogger(__name__)
 
 QUEUE_DIR = ".agent-queue"
-STATES = ("inbox", "claimed", "sent", "done", "failed")
+STATES = ("inbox", "claimed", "sent", "done", "failed", "indoubt")
 
 
 class ClaimedInvalid(TaskError):
@@ -218,8 +220,8 @@ class FileStore:
         return task.moved(dst)
 
     def finish(self, task: Task, outcome: str, reason: str | None = None) -> Task:
-        """Move to ``done/`` or ``failed/`` (with a reason file)."""
-        state = "failed" if outcome == "failed" else "done"
+        """Move to ``done/``, ``failed/`` or ``indoubt/`` (the last two with a reason file)."""
+        state = outcome if outcome in ("failed", "indoubt") else "done"
         dst = self._state_path(task, state)
         if reason is not None:
             write_atomic(dst.with_name(dst.name + ".reason"), (reason.rstrip() + "\n").encode())

@@ -106,6 +106,6 @@ def test_status_table_never_prints_raw_escape_sequences():
             "sessions": [{"name": "s", "kind": "autonomous", "state": "working", "task": evil,
                           "model": "m", "since": None}],
             "projects": [{"path": "/p\x1b[2J", "counts": dict.fromkeys(
-                ["inbox", "claimed", "sent", "done", "failed"], 0)}],
+                ["inbox", "claimed", "sent", "done", "failed", "indoubt"], 0)}],
             "waiting": [{"priority": "low", "name": evil, "project": "/p"}]}
     assert "\x1b" not in render_status(data) and "\x07" not in render_status(data)

@@ -32,7 +32,8 @@ def test_claim_is_exclusive_and_moves_through_the_states(project):
     sent = store.mark_sent(claimed, "s1")
     done = store.finish(sent, "done")
     assert done.path.parent.name == "done" and done.path.read_text() == "---\npriority: high\n---\nbody"
-    assert store.counts(project) == {"inbox": 0, "claimed": 0, "sent": 0, "done": 1, "failed": 0}
+    assert store.counts(project) == {"inbox": 0, "claimed": 0, "sent": 0, "done": 1, "failed": 0,
+                                    "indoubt": 0}
     journal = (project / ".agent-queue" / "journal.jsonl").read_text()
     assert [e in journal for e in ('"claimed"', '"sent"', '"done"')] == [True] * 3
 

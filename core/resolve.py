@@ -1,0 +1,68 @@
+"""``dispatchd resolve``: a person decides about a task in ``indoubt/`` (or ``failed/``).
+
+``--retry`` puts it back in its inbox as a new arrival (it will be typed again:
+do it only when the agent verifiably did not get it); ``--drop`` sets it aside
+in ``failed/``. Both are the same safe moves the daemon makes, so they are
+fine while it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from .config import Config
+from .fsio import append_line, link_in_durable, move_durable, write_atomic
+from .store import QUEUE_DIR, inbox_of
+
+
+class ResolveError(Exception):
+    """Nothing was moved; the message says why."""
+
+
+def find_task(config: Config, task_id: str, projects: set[Path]) -> Path:
+    """The one file in ``indoubt/`` or ``failed/`` whose id (or file name) is ``task_id``."""
+    found = []
+    for project in sorted(projects):
+        for state in ("indoubt", "failed"):
+            folder = project / QUEUE_DIR / state
+            try:
+                names = os.listdir(folder)
+            except OSError:
+                continue
+            found += [folder / n for n in names if n.endswith(".md")
+                      and (n.startswith(f"{task_id}.") or n == task_id)]
+    if not found:
+        raise ResolveError(f"no task {task_id!r} in indoubt/ or failed/ of any project")
+    if len(found) > 1:
+        raise ResolveError(f"{task_id!r} matches {len(found)} tasks; give the full id")
+    return found[0]
+
+
+def resolve(path: Path, retry: bool, reason: str) -> Path:
+    """Move one in-doubt or failed task: back to its inbox, or to ``failed/``."""
+    project = path.parent.parent.parent
+    task_id, _, name = path.name.partition(".")
+    reason_file = path.with_name(path.name + ".reason")
+    if retry:
+        dst = inbox_of(project) / name
+        try:
+            link_in_durable(path, dst)
+        except FileExistsError:
+            dst = inbox_of(project) / f"{task_id}.{name}"
+            link_in_durable(path, dst)
+        reason_file.unlink(missing_ok=True)
+        event = "retried"
+    else:
+        if path.parent.name == "failed":
+            raise ResolveError(f"{path.name} is already in failed/")
+        dst = project / QUEUE_DIR / "failed" / path.name
+        write_atomic(dst.with_name(dst.name + ".reason"), (reason + "\n").encode())
+        move_durable(path, dst)
+        reason_file.unlink(missing_ok=True)
+        event = "failed"
+    append_line(project / QUEUE_DIR / "journal.jsonl",
+                {"ts": time.time(), "task": task_id, "name": name, "event": event,
+                 "reason": reason})
+    return dst
