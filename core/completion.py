@@ -34,6 +34,32 @@ class CompletionWatch:
         self.engine = engine
         self.early: dict[str, AgentEvent] = {}
         """Events that arrived while their task's launch was still finishing (fast agents)."""
+        self.acked: set[str] = set()
+        """Task ids whose prompt the agent reported as submitted (``prompt-submit``)."""
+        self._ack_waiters: dict[str, asyncio.Event] = {}
+
+    async def wait_ack(self, task_id: str, timeout: float) -> bool:
+        """Wait until the agent acknowledges ``task_id``; False after ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        waiter = self._ack_waiters.setdefault(task_id, asyncio.Event())
+        try:
+            while task_id not in self.acked:
+                left = deadline - loop.time()
+                if left <= 0:
+                    return False
+                try:  # the event folder is also read here, in case a watcher event is late
+                    await asyncio.wait_for(waiter.wait(), timeout=min(0.25, left))
+                except TimeoutError:
+                    self.take_agent_events()
+            return True
+        finally:
+            self._ack_waiters.pop(task_id, None)
+
+    def forget(self, task_id: str) -> None:
+        """The task ended: drop what was kept about it."""
+        self.acked.discard(task_id)
+        self.early.pop(task_id, None)
 
     def started(self, session: Session) -> None:
         """The session's task was submitted: apply an event that came before we were done."""
@@ -48,6 +74,11 @@ class CompletionWatch:
             if session is None or task is None or task.id != event.task_id:
                 log.info("ignoring %s event for task %s: session %s no longer holds it",
                          event.event, event.task_id, event.session)
+                continue
+            if event.event == "prompt-submit":
+                self.acked.add(task.id)
+                if task.id in self._ack_waiters:
+                    self._ack_waiters[task.id].set()
                 continue
             if session.state == LAUNCHING:
                 self.early[task.id] = event

@@ -78,6 +78,11 @@ class Config:
     completion_poll: float = 2.0
     settle_time: float = 2.0
     submit_delay: float = 0.3
+    ack_timeout: float = 15.0
+    """How long a submitted task may wait for the agent's acknowledgement."""
+    agent_hooks: bool = True
+    """False: the agent CLI runs no hooks (a Claude-compatible program without them);
+    delivery and completion are then read from the screen only."""
     watch_events: bool = True
     """False: no file-system events, the periodic scan alone (for NFS/SMB inboxes)."""
     max_task_bytes: int = 1024 * 1024
@@ -300,6 +305,8 @@ _DISPATCHER_KEYS: dict[str, Callable[[_Reader, object, str], Any]] = {
     "completion_poll": _positive_duration,
     "settle_time": lambda r, v, k: r.duration(v, k),
     "watch_events": lambda r, v, k: _flag(r, v, k),
+    "agent_hooks": lambda r, v, k: _flag(r, v, k),
+    "ack_timeout": _positive_duration,
     "submit_delay": lambda r, v, k: r.duration(v, k),
     "max_attempts": lambda r, v, k: r.integer(v, k, minimum=1),
     "max_task_bytes": lambda r, v, k: r.integer(v, k, minimum=1),

@@ -222,6 +222,7 @@ class Engine:
         if task is None or (task_id is not None and task.id != task_id):
             return
         info = session.info()
+        self.completion.forget(task.id)
         fault_point("before_archive")
         session.free_up()
         self.save_inflight()

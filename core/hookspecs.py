@@ -111,6 +111,16 @@ def agent_idle(screen: str, task: Task, session: SessionInfo, config: Config) ->
 
 
 @hookspec(firstresult=True)
+def agent_input_pending(screen: str, task: Task, config: Config) -> bool | None:
+    """Return whether text sits unsubmitted in the agent's input box on ``screen``.
+
+    Used once per task when no acknowledgement came: only when this says yes is
+    a lone Enter sent again (the text itself is never typed twice). Default
+    (Claude Code): the ``❯`` input line holds text.
+    """
+
+
+@hookspec(firstresult=True)
 def build_message(task: Task, session: SessionInfo, model: str, config: Config) -> str | None:
     """Return the text pasted into the agent (S8).
 

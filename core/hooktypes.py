@@ -34,6 +34,11 @@ class AgentLaunch:
 
     argv: tuple[str, ...]
     env: Mapping[str, str | None] = field(default_factory=dict)
+    acknowledges: bool = False
+    """True when the agent reports each submitted prompt back (``dispatchd hook
+    prompt-submit``, e.g. from Claude Code's ``UserPromptSubmit`` hook). Then only an
+    acknowledged task counts as delivered; without one in ``dispatcher.ack_timeout`` it
+    goes to ``indoubt/``. False: delivery is confirmed on screen only."""
 
 
 OUTCOMES = ("done", "failed", "indoubt")

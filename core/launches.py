@@ -87,6 +87,8 @@ class Launches:
             e.save_inflight()
             await e.launcher.submit(pane, message)
             fault_point("after_enter")
+            if launch.acknowledges:
+                await self._confirm(pane, task)
             submitted, session.state = True, WORKING
             e.save_inflight()
             e.notify("on_dispatched", task=task, session=session.info(), model=model)
@@ -120,6 +122,23 @@ class Launches:
                 self.sending.discard(session.name)
                 del self.running[session.name]
             e.wake()
+
+    async def _confirm(self, pane: PaneRef, task: Task) -> None:
+        """Wait for the agent's acknowledgement; one lone Enter if the text is still unsubmitted.
+
+        Raises :class:`LaunchError` (the task then goes to ``indoubt/``) when none comes.
+        """
+        e, half = self.engine, self.engine.config.ack_timeout / 2
+        if not await e.completion.wait_ack(task.id, half):
+            screen = await e.transport.capture(pane)
+            if e.hook.agent_input_pending(screen=screen, task=task, config=e.config):
+                log.info("no acknowledgement for %s and its text is still in the input box: "
+                         "pressing Enter once more", for_log(task.name))
+                await e.transport.press_enter(pane)
+            if not await e.completion.wait_ack(task.id, half):
+                raise LaunchError(f"no acknowledgement from the agent within "
+                                  f"{e.config.ack_timeout:g}s")
+        e.store.note(task, "acknowledged")
 
     async def abandon(self, session: Session, task: Task) -> None:
         """Undo a launch that typed nothing: task back to the inbox, the pane back to a shell."""

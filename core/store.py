@@ -91,6 +91,7 @@ class TaskStore(Protocol):
     def finish(self, task: Task, outcome: str, reason: str | None = None) -> Task: ...
     def reject(self, project: Path, name: str, reason: str) -> Task | None: ...
     def recover(self, project: Path) -> list[Task]: ...
+    def note(self, task: Task, event: str, **extra: object) -> None: ...
     def counts(self, project: Path) -> dict[str, int]: ...
 
 
@@ -274,6 +275,10 @@ class FileStore:
                                  arrival=known.seen if known else st.st_mtime,
                                  attempts=known.attempts if known else 0))
         return sent
+
+    def note(self, task: Task, event: str, **extra: object) -> None:
+        """A journal line about a task that changes no folder (e.g. ``acknowledged``)."""
+        self._journal(task, event, **extra)
 
     # -- internals -------------------------------------------------------
     def _state_path(self, task: Task, state: str) -> Path:

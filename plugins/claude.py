@@ -2,8 +2,9 @@
 
 Launch (S7): ``claude --model <m> --dangerously-skip-permissions`` plus
 ``--resume <uuid>`` when ``~/.claude-context/<session>-resume-id.txt`` holds one
-(the file is consumed), and ``--settings`` carrying a ``Stop`` hook that reports
-back to dispatchd; the user's own ``~/.claude`` files are never edited. The
+(the file is consumed), and ``--settings`` carrying the ``UserPromptSubmit``
+(acknowledgement), ``Stop`` and ``StopFailure`` hooks that report back to
+dispatchd; the user's own ``~/.claude`` files are never edited. The
 program itself is ``dispatcher.agent_command`` (``claude`` by default).
 
 Screen: the input line is ``❯`` followed by a no-break space at column 0
@@ -30,6 +31,10 @@ log = logging.getLogger(__name__)
 PROMPT = "❯"
 NBSP = "\u00a0"
 BUSY_SIGNS = ("esc to interrupt",)
+PLACEHOLDERS = ("Once fixed, resend your message",)
+"""Text Claude Code shows in an empty input box."""
+HOOK_EVENTS = {"UserPromptSubmit": "prompt-submit", "Stop": "stop", "StopFailure": "stop-failure"}
+"""Claude Code hook → the ``dispatchd hook`` event it reports (acknowledgement, completion)."""
 RESUME_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{7,63}$")
 
 
@@ -53,22 +58,19 @@ def take_resume_id(session: str) -> str | None:
 
 @hookimpl(trylast=True)
 def agent_command(task: Task, session: SessionInfo, model: str, config: Config) -> AgentLaunch:
-    hooks = {
-        "Stop": [{"hooks": [{"type": "command", "command":
-                             hook_command(config.state_dir, session.name, task.id, "stop")}]}],
-        "StopFailure": [{"hooks": [{"type": "command", "command":
-                                    hook_command(config.state_dir, session.name, task.id,
-                                                 "stop-failure")}]}],
-    }
     argv = [*config.agent_command, "--model", model, "--dangerously-skip-permissions"]
     resume = take_resume_id(session.name)
     if resume:
         argv += ["--resume", resume]
-    argv += ["--settings", json.dumps({"hooks": hooks}, separators=(",", ":"))]
+    if config.agent_hooks:
+        hooks = {name: [{"hooks": [{"type": "command", "command": hook_command(
+                    config.state_dir, session.name, task.id, event)}]}]
+                 for name, event in HOOK_EVENTS.items()}
+        argv += ["--settings", json.dumps({"hooks": hooks}, separators=(",", ":"))]
     env: dict[str, str | None] = {"CLAUDECODE": None}
     if os.geteuid() == 0:
         env["IS_SANDBOX"] = "1"  # else --dangerously-skip-permissions refuses to start as root
-    return AgentLaunch(argv=tuple(argv), env=env)
+    return AgentLaunch(argv=tuple(argv), env=env, acknowledges=config.agent_hooks)
 
 
 def _input_line(screen: str) -> str | None:
@@ -89,6 +91,15 @@ def _at_prompt(screen: str) -> bool:
 @hookimpl(trylast=True)
 def agent_ready(screen: str, task: Task, config: Config) -> bool:
     return _at_prompt(screen)
+
+
+@hookimpl(trylast=True)
+def agent_input_pending(screen: str, task: Task, config: Config) -> bool:
+    line = _input_line(screen)
+    if line is None or not line.startswith(PROMPT + NBSP):
+        return False
+    text = line[len(PROMPT) + 1:].strip()
+    return bool(text) and text not in PLACEHOLDERS
 
 
 @hookimpl(trylast=True)

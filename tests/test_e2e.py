@@ -55,6 +55,8 @@ def test_eight_tasks_on_four_sessions_each_received_once(tmp_path, tmux: TmuxSer
     assert all(r["paste_count"] == 1 for r in submits)  # one bracketed paste, then Enter
     assert len(agent_log.records("paste")) == 8
     assert not agent_log.records("input_before_ready")  # never typed into a booting agent
+    journal = "".join((p / ".agent-queue" / "journal.jsonl").read_text() for p in (a, b))
+    assert journal.count('"acknowledged"') == 8  # each delivery confirmed by the agent's hook
     assert daemon.log().count("DISPATCHED session=") == 8
     assert not list((a / ".agent-queue" / "inbox").iterdir())
     assert {r["dispatchd_session"] for r in agent_log.records("start")} == {
@@ -169,7 +171,7 @@ def test_completion_from_the_screen_when_no_hook_reports(tmp_path, tmux: TmuxSer
     (project,) = _projects(tmp_path, "p")
     tmux.new_session("auto-1")
     tmux("set-environment", "-g", "FAKEAGENT_MODE", "no-hooks")
-    make_daemon({"pool": _autonomous(1)}).start()
+    make_daemon({"pool": _autonomous(1), "dispatcher": {"agent_hooks": False}}).start()
     write_task(project, "one.md", "first")
     write_task(project, "two.md", "second")
     wait_for(lambda: len(list((project / ".agent-queue" / "done").glob("*.md"))) == 2, 30,
@@ -286,7 +288,8 @@ def test_a_session_killed_mid_task_fails_the_task_with_a_reason(tmp_path, tmux: 
     tmux.new_session("auto-1")
     make_daemon({"pool": _autonomous(1)}).start()
     write_task(project, "doomed.md", "long work\nSLEEP=30")
-    wait_for(lambda: agent_log.submits(), 20, "submit")
+    journal = project / ".agent-queue" / "journal.jsonl"
+    wait_for(lambda: '"acknowledged"' in journal.read_text(), 20, "delivered")
     tmux("kill-session", "-t", "=auto-1")
     tmux.new_session("auto-1")  # same name, new pane: not the agent we gave the task to
     failed = project / ".agent-queue" / "failed"
@@ -427,3 +430,29 @@ def test_a_symlinked_inbox_is_watched(tmp_path, tmux: TmuxServer, agent_log: Age
     (elsewhere / ".t.tmp").write_text("via a symlinked inbox")
     os.rename(elsewhere / ".t.tmp", elsewhere / "t.md")
     wait_for(lambda: agent_log.submits(), 20, "submit")
+
+
+def test_a_swallowed_enter_is_pressed_once_more_never_the_text(
+        tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    tmux("set-environment", "-g", "FAKEAGENT_MODE", "ignore-first-enter")
+    make_daemon({"pool": _autonomous(1), "dispatcher": {"ack_timeout": "4s"}}).start()
+    write_task(project, "t.md", "line one\nline two\nline three\nline four")
+    wait_for(lambda: list((project / ".agent-queue" / "done").glob("*.md")), 30, "done")
+    assert len(agent_log.records("enter_ignored")) == 1
+    assert len(agent_log.records("paste")) == 1 and len(agent_log.submits()) == 1
+    assert '"acknowledged"' in (project / ".agent-queue" / "journal.jsonl").read_text()
+
+
+def test_no_acknowledgement_puts_the_task_in_doubt(tmp_path, tmux: TmuxServer,
+                                                   agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    tmux("set-environment", "-g", "FAKEAGENT_MODE", "no-hooks")  # it never reports back
+    make_daemon({"pool": _autonomous(1), "dispatcher": {"ack_timeout": "2s"}}).start()
+    write_task(project, "t.md", "quietly done")
+    indoubt = project / ".agent-queue" / "indoubt"
+    wait_for(lambda: list(indoubt.glob("*.reason")), 30, "in doubt")
+    assert "no acknowledgement" in next(indoubt.glob("*.reason")).read_text()
+    assert len(agent_log.submits()) == 1  # typed once, never again

@@ -375,3 +375,31 @@ def test_session_transport_default_is_local_tmux_and_can_be_replaced(pm):
 
     pm.register(Remote())
     assert Engine(CONFIG, pm).transport is remote
+
+
+def test_agent_input_pending_default_and_override(pm):
+    pending = READY.replace(f"❯{NBSP}\n", f"❯{NBSP}[Pasted text #1 +4 lines]\n")
+    assert claude.agent_input_pending(pending, task(), CONFIG) is True
+    assert pm.hook.agent_input_pending(screen=READY, task=task(), config=CONFIG) is False
+    placeholder = READY.replace(f"❯{NBSP}\n", f"❯{NBSP}Once fixed, resend your message\n")
+    assert pm.hook.agent_input_pending(screen=placeholder, task=task(), config=CONFIG) is False
+
+    class Always:
+        @dispatchd.hookimpl
+        def agent_input_pending(self, screen, task, config):  # type: ignore[no-untyped-def]
+            return True
+
+    pm.register(Always())
+    assert pm.hook.agent_input_pending(screen=READY, task=task(), config=CONFIG) is True
+
+
+def test_agent_command_without_agent_hooks_does_not_claim_acknowledgements(pm, tmp_path,
+                                                                             monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    launch = pm.hook.agent_command(task=task(), session=AUTO, model="m", config=CONFIG)
+    assert launch.acknowledges and "UserPromptSubmit" in launch.argv[-1]
+    quiet = pm.hook.agent_command(task=task(), session=AUTO, model="m",
+                                  config=replace(CONFIG, agent_hooks=False))
+    assert not quiet.acknowledges and "--settings" not in quiet.argv
