@@ -289,7 +289,8 @@ def test_a_session_killed_mid_task_fails_the_task_with_a_reason(tmp_path, tmux: 
     make_daemon({"pool": _autonomous(1)}).start()
     write_task(project, "doomed.md", "long work\nSLEEP=30")
     journal = project / ".agent-queue" / "journal.jsonl"
-    wait_for(lambda: '"acknowledged"' in journal.read_text(), 20, "delivered")
+    wait_for(lambda: journal.exists() and '"acknowledged"' in journal.read_text(), 20,
+             "delivered")
     tmux("kill-session", "-t", "=auto-1")
     tmux.new_session("auto-1")  # same name, new pane: not the agent we gave the task to
     failed = project / ".agent-queue" / "failed"
