@@ -95,6 +95,7 @@ class TmuxTransport:
         return await self.run("capture-pane", "-p", "-J", "-t", pane.pane_id)
 
     async def paste(self, pane: PaneRef, text: str) -> None:
+        await self.leave_modes(pane)
         buffer = f"dispatchd-{os.getpid()}-{secrets.token_hex(4)}"
         await self.run("load-buffer", "-b", buffer, "-", input=text.encode())
         try:
@@ -104,4 +105,9 @@ class TmuxTransport:
             raise
 
     async def press_enter(self, pane: PaneRef) -> None:
+        await self.leave_modes(pane)
         await self.run("send-keys", "-t", pane.pane_id, "Enter")
+
+    async def leave_modes(self, pane: PaneRef) -> None:
+        """Quit copy mode (or any mode): a pane in a mode swallows keys and still says yes."""
+        await self.run("copy-mode", "-q", "-t", pane.pane_id)
