@@ -99,6 +99,9 @@ def read_regular(path: Path, max_bytes: int) -> tuple[bytes, os.stat_result]:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise NotATaskFile("is not a regular file")
+        if st.st_uid != os.getuid():
+            raise NotATaskFile(f"is owned by another user (uid {st.st_uid}); "
+                               "dispatchd only runs tasks written by its own user")
         if st.st_size > max_bytes:
             raise NotATaskFile(f"is {st.st_size} bytes, larger than max_task_bytes ({max_bytes})")
         chunks, left = [], max_bytes + 1

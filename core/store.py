@@ -81,6 +81,19 @@ class TaskStore(Protocol):
     """What the engine needs from a task store."""
 
     def waiting_names(self, project: Path) -> list[str]: ...
+    @staticmethod
+    def _unsafe_inbox(project: Path) -> str | None:
+        """Why an inbox must not be read: anyone who can write it could run code as us."""
+        try:
+            st = os.stat(inbox_of(project))
+        except OSError:
+            return None
+        if st.st_uid != os.getuid():
+            return f"it is owned by another user (uid {st.st_uid})"
+        if st.st_mode & 0o002:
+            return "it is writable by every user (chmod o-w to accept it)"
+        return None
+
     def fingerprint(self, project: Path, name: str) -> tuple[int, int] | None: ...
     def watch_folder(self, project: Path) -> Path: ...
     def locate(self, path: Path) -> tuple[Path, str] | None: ...
@@ -107,10 +120,18 @@ class FileStore:
 
     def __init__(self, max_task_bytes: int = 1 << 20) -> None:
         self.max_task_bytes = max_task_bytes
+        self._refused: set[Path] = set()
         self._arrivals: dict[Path, dict[tuple[int, int], _Arrival]] = {}
 
     # -- reading ---------------------------------------------------------
     def waiting_names(self, project: Path) -> list[str]:
+        unsafe = self._unsafe_inbox(project)
+        if unsafe:
+            if project not in self._refused:
+                log.warning("refusing the inbox of %s: %s", project, unsafe)
+                self._refused.add(project)
+            return []
+        self._refused.discard(project)
         try:
             with os.scandir(inbox_of(project)) as it:
                 return [e.name for e in it if is_task_name(e.name)]
@@ -119,6 +140,19 @@ class FileStore:
         except OSError as exc:
             log.warning("cannot read the inbox of %s: %s", project, exc)
             return []
+
+    @staticmethod
+    def _unsafe_inbox(project: Path) -> str | None:
+        """Why an inbox must not be read: anyone who can write it could run code as us."""
+        try:
+            st = os.stat(inbox_of(project))
+        except OSError:
+            return None
+        if st.st_uid != os.getuid():
+            return f"it is owned by another user (uid {st.st_uid})"
+        if st.st_mode & 0o002:
+            return "it is writable by every user (chmod o-w to accept it)"
+        return None
 
     def fingerprint(self, project: Path, name: str) -> tuple[int, int] | None:
         """Identity of a waiting file (inode, mtime); None when it is gone. One ``lstat``."""
@@ -144,6 +178,8 @@ class FileStore:
 
     def load(self, project: Path, name: str, settle: float = 0.0) -> Task | None:
         """Parse a waiting file. None if it is gone; :class:`TaskError` if it is unusable."""
+        if self._unsafe_inbox(project):
+            return None
         path = inbox_of(project) / name
         try:
             data, st = read_regular(path, self.max_task_bytes)

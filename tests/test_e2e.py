@@ -457,3 +457,22 @@ def test_no_acknowledgement_puts_the_task_in_doubt(tmp_path, tmux: TmuxServer,
     wait_for(lambda: list(indoubt.glob("*.reason")), 30, "in doubt")
     assert "no acknowledgement" in next(indoubt.glob("*.reason")).read_text()
     assert len(agent_log.submits()) == 1  # typed once, never again
+
+
+def test_unsafe_inboxes_and_foreign_files_are_refused(tmp_path, tmux: TmuxServer,
+                                                      agent_log: AgentLog, make_daemon):
+    open_box, foreign = _projects(tmp_path, "open", "foreign")
+    write_task(open_box, "planted.md", "anyone could have written this")
+    os.chmod(open_box / ".agent-queue" / "inbox", 0o777)
+    write_task(foreign, "theirs.md", "written by someone else")
+    os.chown(foreign / ".agent-queue" / "inbox" / "theirs.md", 65534, 65534)
+    write_task(foreign, "mine.md", "written by me")
+    tmux.new_session("auto-1")
+    daemon = make_daemon({"pool": _autonomous(1)}).start()
+    wait_for(lambda: agent_log.submits(), 20, "the legitimate task")
+    time.sleep(1)
+    assert [r["text"].split("]")[0] for r in agent_log.submits()] == ["[mine.md"]
+    assert "refusing the inbox of" in daemon.log() and "writable by every user" in daemon.log()
+    assert (open_box / ".agent-queue" / "inbox" / "planted.md").exists()
+    reason = next((foreign / ".agent-queue" / "failed").glob("*.reason")).read_text()
+    assert "owned by another user" in reason
