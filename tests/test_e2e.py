@@ -476,3 +476,36 @@ def test_unsafe_inboxes_and_foreign_files_are_refused(tmp_path, tmux: TmuxServer
     assert (open_box / ".agent-queue" / "inbox" / "planted.md").exists()
     reason = next((foreign / ".agent-queue" / "failed").glob("*.reason")).read_text()
     assert "owned by another user" in reason
+
+
+def test_no_paste_into_a_startup_dialog(tmp_path, tmux: TmuxServer, agent_log: AgentLog,
+                                        make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    tmux("set-environment", "-g", "FAKEAGENT_MODE", "trust-dialog")
+    daemon = make_daemon({"pool": _autonomous(1), "dispatcher": {"prompt_timeout": "2s"}}).start()
+    write_task(project, "t.md", "must not land in a dialog")
+    wait_for(lambda: "LAUNCH-FAILED" in daemon.log(), 20, "launch failure")
+    assert "not ready" in daemon.log()
+    assert not agent_log.records("paste_into_dialog") and not agent_log.records("dialog_enter")
+    assert not agent_log.submits()
+    assert (project / ".agent-queue" / "inbox" / "t.md").exists()
+
+
+def test_tmux_server_killed_and_restarted(tmp_path, tmux: TmuxServer, agent_log: AgentLog,
+                                          make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    daemon = make_daemon({"pool": _autonomous(1)}).start()
+    wait_for(lambda: "started" in daemon.log(), 20, "start")
+    tmux("kill-server")
+    write_task(project, "waits.md", "waits for tmux to come back")
+    time.sleep(1.5)
+    assert (project / ".agent-queue" / "inbox" / "waits.md").exists()  # not claimed
+    assert daemon.proc is not None and daemon.proc.poll() is None  # still up
+    tmux("-f", "/dev/null", "new-session", "-d", "-s", "keepalive")
+    tmux("set-environment", "-g", "FAKEAGENT_LOG", str(agent_log.path))
+    tmux("set-environment", "-g", "FAKEAGENT_BOOT", "0.3")
+    tmux("set-environment", "-g", "FAKEAGENT_WORK", "0.5")
+    tmux.new_session("auto-1")
+    wait_for(lambda: agent_log.submits(), 20, "dispatched once tmux is back")
