@@ -56,8 +56,17 @@ def post_event(state_dir: Path, event: str, session: str, task_id: str,
     return path
 
 
+def peek_events(state_dir: Path) -> list[AgentEvent]:
+    """Read every pending event without consuming it (used at start, before sessions exist)."""
+    return _read_events(state_dir, remove=False)
+
+
 def take_events(state_dir: Path) -> list[AgentEvent]:
     """Read and remove every pending event, oldest first; unreadable files are logged and dropped."""
+    return _read_events(state_dir, remove=True)
+
+
+def _read_events(state_dir: Path, remove: bool) -> list[AgentEvent]:
     folder = events_dir(state_dir)
     try:
         names = sorted(n for n in os.listdir(folder) if n.endswith(".json") and n[0] != ".")
@@ -74,5 +83,6 @@ def take_events(state_dir: Path) -> list[AgentEvent]:
             continue
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("dropping unreadable agent event %s: %s", name, exc)
-        path.unlink(missing_ok=True)
+        if remove:
+            path.unlink(missing_ok=True)
     return out

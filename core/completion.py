@@ -77,6 +77,7 @@ class CompletionWatch:
                 continue
             if event.event == "prompt-submit":
                 self.acked.add(task.id)
+                self.engine.save_inflight()  # delivered: a restart now keeps it with its session
                 if task.id in self._ack_waiters:
                     self._ack_waiters[task.id].set()
                 continue
@@ -115,8 +116,8 @@ class CompletionWatch:
 
     async def _check(self, session: Session, present: dict[str, SessionPanes]) -> None:
         pane, task = session.pane, session.task
-        if task is None:
-            return
+        if task is None or session.state != WORKING:
+            return  # it finished, and may already hold a new task, since the list was made
         now = present.get(session.name)
         if pane is None or now is None or not now.holds(pane):
             await self.engine.finish(session, "failed",

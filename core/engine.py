@@ -19,14 +19,14 @@ from typing import Any
 
 import pluggy
 
-from .callbacks import events_dir
+from .callbacks import events_dir, peek_events
 from .completion import CompletionWatch
 from .config import Config
 from .faults import fault_point
 from .intake import Intake
 from .launcher import Launcher
 from .launches import Launches
-from .pool import IDLE, LAUNCHING, WORKING, Pool, Session
+from .pool import FINISHING, IDLE, LAUNCHING, WORKING, Pool, Session
 from .queue import TaskQueue
 from .statefile import StateDir
 from .store import TaskStore
@@ -219,18 +219,20 @@ class Engine:
         about an earlier task never ends a newer one).
         """
         task = session.task
-        if task is None or (task_id is not None and task.id != task_id):
+        if task is None or session.state == FINISHING or (task_id is not None
+                                                           and task.id != task_id):
             return
         info = session.info()
+        session.state = FINISHING  # neither free nor checked, and still on record until moved
         self.completion.forget(task.id)
         fault_point("before_archive")
-        session.free_up()
-        self.save_inflight()
         try:
             final = await asyncio.to_thread(self.store.finish, task, outcome, reason)
         except FileNotFoundError:
             log.warning("task file %s vanished from sent/", for_log(task.path))
             final = task
+        session.free_up()
+        self.save_inflight()
         self.notify("on_task_finished", task=final, session=info, outcome=outcome, reason=reason)
         self.wake()
 
@@ -243,6 +245,8 @@ class Engine:
         """
         self.intake.discover()
         inflight = self.state.read_inflight()
+        pending_acks = {e.task_id for e in peek_events(self.config.state_dir)
+                        if e.event == "prompt-submit"}
         by_task = {rec.get("task"): (name, rec) for name, rec in inflight.items()}
         for project in self.intake.projects:
             for task in self.store.recover(project):
@@ -261,7 +265,7 @@ class Engine:
                     self.store.release(task)
                     session.free_up()
                     continue
-                if rec.get("phase") == "sending":
+                if rec.get("phase") == "sending" and task.id not in pending_acks:
                     await self.finish(session, "indoubt", "the daemon stopped during the submit; "
                                       "whether the agent received the task is unknown")
                     continue
@@ -272,9 +276,10 @@ class Engine:
     def save_inflight(self) -> None:
         data: dict[str, dict[str, Any]] = {}
         for s in self.pool:
-            if s.task is not None and s.state in (LAUNCHING, WORKING):
-                phase = (WORKING if s.state == WORKING else
-                         "sending" if s.name in self.launches.sending else LAUNCHING)
+            if s.task is not None and s.state in (LAUNCHING, WORKING, FINISHING):
+                phase = (LAUNCHING if s.state == LAUNCHING and s.name not in self.launches.sending
+                         else "sending" if s.state == LAUNCHING
+                         and s.task.id not in self.completion.acked else WORKING)
                 data[s.name] = {"task": s.task.id, "name": s.task.name, "path": str(s.task.path),
                                 "phase": phase, "exit_marker": s.exit_marker,
                                 "model": s.model, "since": s.since,

@@ -16,7 +16,7 @@ from .hooktypes import SessionInfo, SessionKind
 from .task import Task
 from .transport import PaneRef
 
-IDLE, LAUNCHING, WORKING = "idle", "launching", "working"
+IDLE, LAUNCHING, WORKING, FINISHING = "idle", "launching", "working", "finishing"
 
 
 @dataclass
