@@ -208,6 +208,11 @@ def test_hostile_project_and_file_names_run_no_command(tmp_path, tmux: TmuxServe
     assert "\x1b" not in rec["text"] and "\x07" not in rec["text"]
     assert "body with ; Enter and [201~ inside" in rec["text"]
     assert not list(tmp_path.rglob("PWNED*")) and not list(Path.cwd().glob("PWNED*"))
+    write_task(evil, "log\x1b]52;c;aGk=\x07\nFORGED line.md", "names reach logs escaped")
+    wait_for(lambda: len(agent_log.submits()) == 2, 20, "second submit")
+    log_text = (tmp_path / "daemon.log").read_text()
+    assert "\x1b" not in log_text and "\x07" not in log_text
+    assert "\nFORGED" not in log_text
 
 
 def test_dry_run_decides_and_types_nothing(tmp_path, tmux: TmuxServer, agent_log: AgentLog,

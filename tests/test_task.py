@@ -68,3 +68,16 @@ def test_pathological_frontmatter_is_refused_not_a_crash():
         parse("---\nx: " + "[" * 5000 + "]" * 5000 + "\n---\nb")
     with pytest.raises(TaskError, match="more than 16384"):
         parse("---\nx: " + "y" * 20000 + "\n---\nb")
+
+
+@pytest.mark.parametrize("text", ['{"priority": "critical", "model": "--x"}\nbody',
+                                  '+++\npriority = "critical"\n+++\nbody'])
+def test_json_and_toml_frontmatter_are_never_parsed(text):
+    t = parse(text)
+    assert t.priority == "default" and t.model is None and t.body == text.strip()
+
+
+def test_yaml_dates_and_nul_bytes():
+    with pytest.raises(TaskError, match="invalid field title"):
+        parse("---\ntitle: 2024-01-01\n---\nx")
+    assert sanitize_for_terminal(parse("a\x00b").body) == "ab"
