@@ -150,9 +150,13 @@ class Watcher:
             self.observer.join(timeout=5)
             self.observer = None
 
+    @property
+    def alive(self) -> bool:
+        return self.observer is not None and self.observer.is_alive()
+
     def ensure_alive(self) -> None:
         """Restart the observer if its thread died (it then watches every folder anew)."""
-        if self.started and (self.observer is None or not self.observer.is_alive()):
+        if self.started and not self.alive:
             log.error("the file-system watcher stopped; restarting it")
             self.watches.clear()
             self.start()
