@@ -77,23 +77,23 @@ def inbox_of(project: Path) -> Path:
     return project / QUEUE_DIR / "inbox"
 
 
+def unsafe_inbox(project: Path) -> str | None:
+    """Why an inbox must not be read: anyone who can write it could run code as us."""
+    try:
+        st = os.stat(inbox_of(project))
+    except OSError:
+        return None
+    if st.st_uid != os.getuid():
+        return f"it is owned by another user (uid {st.st_uid})"
+    if st.st_mode & 0o002:
+        return "it is writable by every user (chmod o-w to accept it)"
+    return None
+
+
 class TaskStore(Protocol):
     """What the engine needs from a task store."""
 
     def waiting_names(self, project: Path) -> list[str]: ...
-    @staticmethod
-    def _unsafe_inbox(project: Path) -> str | None:
-        """Why an inbox must not be read: anyone who can write it could run code as us."""
-        try:
-            st = os.stat(inbox_of(project))
-        except OSError:
-            return None
-        if st.st_uid != os.getuid():
-            return f"it is owned by another user (uid {st.st_uid})"
-        if st.st_mode & 0o002:
-            return "it is writable by every user (chmod o-w to accept it)"
-        return None
-
     def fingerprint(self, project: Path, name: str) -> tuple[int, int] | None: ...
     def watch_folder(self, project: Path) -> Path: ...
     def locate(self, path: Path) -> tuple[Path, str] | None: ...
@@ -125,7 +125,7 @@ class FileStore:
 
     # -- reading ---------------------------------------------------------
     def waiting_names(self, project: Path) -> list[str]:
-        unsafe = self._unsafe_inbox(project)
+        unsafe = unsafe_inbox(project)
         if unsafe:
             if project not in self._refused:
                 log.warning("refusing the inbox of %s: %s", project, unsafe)
@@ -140,19 +140,6 @@ class FileStore:
         except OSError as exc:
             log.warning("cannot read the inbox of %s: %s", project, exc)
             return []
-
-    @staticmethod
-    def _unsafe_inbox(project: Path) -> str | None:
-        """Why an inbox must not be read: anyone who can write it could run code as us."""
-        try:
-            st = os.stat(inbox_of(project))
-        except OSError:
-            return None
-        if st.st_uid != os.getuid():
-            return f"it is owned by another user (uid {st.st_uid})"
-        if st.st_mode & 0o002:
-            return "it is writable by every user (chmod o-w to accept it)"
-        return None
 
     def fingerprint(self, project: Path, name: str) -> tuple[int, int] | None:
         """Identity of a waiting file (inode, mtime); None when it is gone. One ``lstat``."""
@@ -178,7 +165,7 @@ class FileStore:
 
     def load(self, project: Path, name: str, settle: float = 0.0) -> Task | None:
         """Parse a waiting file. None if it is gone; :class:`TaskError` if it is unusable."""
-        if self._unsafe_inbox(project):
+        if unsafe_inbox(project):
             return None
         path = inbox_of(project) / name
         try:
