@@ -24,7 +24,6 @@ from .fsio import write_atomic
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("stop", "stop-failure", "prompt-submit")
 
 
 @dataclass(frozen=True)
