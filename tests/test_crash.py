@@ -11,7 +11,7 @@ from harness import AgentLog, TmuxServer, wait_for, write_task
 
 from dispatchd.faults import POINTS
 
-TASKS = 6
+TASKS = 20
 TERMINAL = ("done", "failed", "indoubt")
 
 
@@ -29,9 +29,9 @@ def test_crash_at_each_step_then_restart(point, tmp_path, tmux: TmuxServer, agen
                                          make_daemon):
     project = tmp_path / "projects" / "p"
     project.mkdir(parents=True)
-    for i in (1, 2):
+    for i in (1, 2, 3):
         tmux.new_session(f"auto-{i}")
-    config = {"pool": {"autonomous": {"prefix": "auto-", "start_index": 1, "max": 2},
+    config = {"pool": {"autonomous": {"prefix": "auto-", "start_index": 1, "max": 3},
                        "shared_projects_dir": "projects"}}
     daemon = make_daemon(config, DISPATCHD_FAULT=point).start()
     names = [f"t{i}.md" for i in range(TASKS)]
@@ -51,7 +51,7 @@ def test_crash_at_each_step_then_restart(point, tmp_path, tmux: TmuxServer, agen
     where = _where(project)
     typed = collections.Counter(r["text"].split("]", 1)[0][1:] for r in agent_log.submits())
     assert all(count == 1 for count in typed.values()), typed  # never typed twice
-    assert sorted(where["done"] + where["failed"] + where["indoubt"]) == names  # none lost
+    assert sorted(where["done"] + where["failed"] + where["indoubt"]) == sorted(names)  # none lost
     for name in where["done"]:
         assert typed[name] == 1
     assert not where["failed"]
