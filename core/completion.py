@@ -17,6 +17,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from .callbacks import AgentEvent, take_events
+from .launcher import agent_exited
 from .pool import LAUNCHING, WORKING, Session
 from .transport import SessionPanes, TransportError
 
@@ -130,7 +131,7 @@ class CompletionWatch:
             return
         if session.state != WORKING or session.task is not task:
             return  # it changed while we looked
-        if session.exit_marker and session.exit_marker in screen:
+        if agent_exited(screen, session.exit_marker):
             await self.engine.finish(session, "failed",
                                      "the agent exited before reporting completion",
                                      task_id=task.id)

@@ -36,6 +36,9 @@ from .watcher import Watcher
 
 log = logging.getLogger(__name__)
 
+FINISH_RETRY = 5.0
+"""Seconds before moving a finished task is tried again after an error (e.g. a full disk)."""
+
 
 class SetupError(Exception):
     """The daemon cannot be assembled (e.g. no plugin provides a task store)."""
@@ -223,14 +226,23 @@ class Engine:
                                                            and task.id != task_id):
             return
         info = session.info()
+        before = session.state
+        session.phase = self._phase(session)  # what a restart must assume until the move is done
         session.state = FINISHING  # neither free nor checked, and still on record until moved
-        self.completion.forget(task.id)
         fault_point("before_archive")
         try:
             final = await asyncio.to_thread(self.store.finish, task, outcome, reason)
         except FileNotFoundError:
             log.warning("task file %s vanished from sent/", for_log(task.path))
             final = task
+        except Exception:
+            log.exception("could not move %s to %s/; retrying in %gs", for_log(task.name),
+                          outcome, FINISH_RETRY)
+            session.state = before
+            self.call_later(FINISH_RETRY, lambda: asyncio.ensure_future(
+                self.finish(session, outcome, reason, task_id=task.id)))
+            return
+        self.completion.forget(task.id)
         session.free_up()
         self.save_inflight()
         self.notify("on_task_finished", task=final, session=info, outcome=outcome, reason=reason)
@@ -241,12 +253,13 @@ class Engine:
         """After a restart: claimed tasks go back to the inbox; sent ones stay with their session.
 
         A task whose submit was cut off (phase ``sending``) is never typed again: it ends
-        in ``failed/`` saying so.
+        in ``indoubt/`` saying so, unless its acknowledgement is waiting in the events folder.
         """
         self.intake.discover()
         inflight = self.state.read_inflight()
         pending_acks = {e.task_id for e in peek_events(self.config.state_dir)
                         if e.event == "prompt-submit"}
+        in_doubt: list[Session] = []
         by_task = {rec.get("task"): (name, rec) for name, rec in inflight.items()}
         for project in self.intake.projects:
             for task in self.store.recover(project):
@@ -266,20 +279,28 @@ class Engine:
                     session.free_up()
                     continue
                 if rec.get("phase") == "sending" and task.id not in pending_acks:
-                    await self.finish(session, "indoubt", "the daemon stopped during the submit; "
-                                      "whether the agent received the task is unknown")
+                    in_doubt.append(session)  # ended below, once every record is rebuilt
                     continue
                 self.completion.started(session)
                 log.info("session %s is still working on %s", name, for_log(task.name))
         self.save_inflight()
+        for session in in_doubt:
+            await self.finish(session, "indoubt", "the daemon stopped during the submit; "
+                              "whether the agent received the task is unknown")
+
+    def _phase(self, s: Session) -> str:
+        """What a restart must assume about the session's task (see :meth:`_recover`)."""
+        if s.state == LAUNCHING and s.name not in self.launches.sending:
+            return LAUNCHING  # nothing typed yet
+        if s.state == LAUNCHING and s.task is not None and s.task.id not in self.completion.acked:
+            return "sending"  # typed, delivery unknown
+        return WORKING
 
     def save_inflight(self) -> None:
         data: dict[str, dict[str, Any]] = {}
         for s in self.pool:
             if s.task is not None and s.state in (LAUNCHING, WORKING, FINISHING):
-                phase = (LAUNCHING if s.state == LAUNCHING and s.name not in self.launches.sending
-                         else "sending" if s.state == LAUNCHING
-                         and s.task.id not in self.completion.acked else WORKING)
+                phase = s.phase if s.state == FINISHING else self._phase(s)
                 data[s.name] = {"task": s.task.id, "name": s.task.name, "path": str(s.task.path),
                                 "phase": phase, "exit_marker": s.exit_marker,
                                 "model": s.model, "since": s.since,

@@ -9,6 +9,7 @@ only talks to the session.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
 from dataclasses import replace
@@ -30,6 +31,14 @@ PASTE_REGISTER_TIMEOUT = 2.0
 
 class LaunchError(Exception):
     """The agent could not be started or never became ready; nothing of the task was typed."""
+
+
+def agent_exited(screen: str, marker: str) -> bool:
+    """Whether ``screen`` holds the trampoline's exit line for this launch, alone on its line."""
+    if not marker or marker not in screen:
+        return False
+    line = re.compile(re.escape(marker) + r" -?\d+")
+    return any(line.fullmatch(row.strip()) for row in screen.splitlines())
 
 
 def exit_marker() -> str:
@@ -63,7 +72,7 @@ class Launcher:
         delay = POLL_FIRST
         while True:
             screen = await self.transport.capture(pane)
-            if marker in screen:
+            if agent_exited(screen, marker):
                 raise LaunchError("the agent exited before it was ready: "
                                   + _tail(screen.split(marker)[0]))
             if self.hook.agent_ready(screen=screen, task=task, config=self.config):

@@ -33,6 +33,8 @@ class Session:
     """The pane the current task went to (its ids, to notice a re-created session)."""
     home_pane: PaneRef | None = None
     """The pane the last agent ran in; the next one starts there while it exists."""
+    phase: str = ""
+    """While finishing: the recovery phase recorded before the task's file moves."""
     exit_marker: str = ""
     """What the current agent's pane shows when the agent exits (see the trampoline)."""
     cooldown_until: float = 0.0

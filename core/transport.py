@@ -48,8 +48,11 @@ class SessionPanes:
 
     def holds(self, pane: PaneRef | None) -> bool:
         """Whether ``pane`` is still one of this very session's panes."""
-        return (pane is not None and pane.session_id == self.active.session_id
-                and pane.pane_id in self.pane_ids)
+        if pane is None or pane.pane_id not in self.pane_ids:
+            return False
+        if "@" not in pane.session_id:  # recorded by a version without creation times
+            return pane.session_id == self.active.session_id.split("@")[0]
+        return pane.session_id == self.active.session_id
 
 
 class SessionTransport(Protocol):

@@ -514,3 +514,28 @@ def test_tmux_server_killed_and_restarted(tmp_path, tmux: TmuxServer, agent_log:
     tmux("set-environment", "-g", "FAKEAGENT_WORK", "0.5")
     tmux.new_session("auto-1")
     wait_for(lambda: agent_log.submits(), 20, "dispatched once tmux is back")
+
+
+def test_recovery_keeps_every_record_while_it_settles_cut_off_submits(
+        tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    pane1, pane2 = tmux.new_session("auto-1"), tmux.new_session("auto-2")
+    sent = project / ".agent-queue" / "sent"
+    sent.mkdir(parents=True)
+    (sent / "20260101T000000-aaaaaa.cut.md").write_text("cut off mid-submit")
+    (sent / "20260101T000000-bbbbbb.busy.md").write_text("still being worked on")
+    state = tmp_path / "state"
+    state.mkdir()
+    sid = tmux("display-message", "-p", "-t", pane2, "#{session_id}").strip()
+    (state / "inflight.json").write_text(json.dumps({
+        "auto-1": {"task": "20260101T000000-aaaaaa", "name": "cut.md", "phase": "sending",
+                   "pane_id": pane1, "session_id": "$0", "since": 1.0},
+        "auto-2": {"task": "20260101T000000-bbbbbb", "name": "busy.md", "phase": "working",
+                   "pane_id": pane2, "session_id": sid, "since": 1.0}}))
+    daemon = make_daemon({"pool": _autonomous(2)}).start()
+    indoubt = project / ".agent-queue" / "indoubt"
+    wait_for(lambda: list(indoubt.glob("*.cut.md")), 20, "cut-off task in doubt")
+    wait_for(lambda: "started" in daemon.log(), 20, "start")
+    records = json.loads((state / "inflight.json").read_text())
+    assert records["auto-2"]["task"] == "20260101T000000-bbbbbb"  # not erased by the first
+    assert (sent / "20260101T000000-bbbbbb.busy.md").exists()

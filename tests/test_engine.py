@@ -58,3 +58,15 @@ def test_order_is_priority_then_arrival_never_the_file_name(tmp_path, pm):
     engine = _engine(tmp_path, pm, FileStore())
     engine.full_scan()
     assert [t.name for t in engine.queue] == ["m.md", "z.md", "a.md"]
+
+
+def test_exit_line_counts_only_alone_on_its_line():
+    from dispatchd.launcher import agent_exited, exit_marker
+
+    marker = exit_marker()
+    assert agent_exited(f"output\n{marker} 0\n$ ", marker)
+    assert agent_exited(f"{marker} -1", marker)
+    ps_listing = f"root 1 python -m dispatchd.trampoline /s/launch/1.json {marker}"
+    assert not agent_exited(ps_listing, marker)
+    assert not agent_exited(f"quoted: '{marker} 0'", marker)
+    assert not agent_exited("[dispatchd] agent exited with status 0", marker)
