@@ -1,10 +1,12 @@
 """The channel from agent hooks back to the daemon: small JSON files in ``<state_dir>/events/``.
 
-An agent's hook (Claude Code's ``Stop``) runs ``dispatchd hook stop --session S
---task ID``; that writes one event file atomically. The daemon watches the
-folder, reads each file once and deletes it. Files survive a daemon restart,
-and the task id in each event means a late ``Stop`` for an older task never
-frees a session busy with a newer one.
+An agent's hook (Claude Code's ``UserPromptSubmit``, ``Stop``) runs the short
+shell command of :func:`hook_command`, which saves the hook's JSON payload as
+``<unique>.<event>.<session>.<task>.json`` (atomically, through a rename);
+``dispatchd hook EVENT --session S --task ID`` writes the same file from
+anywhere else. The daemon watches the folder, reads each file once and deletes
+it. Files survive a daemon restart, and the task id in each name means a late
+``Stop`` for an older task never frees a session busy with a newer one.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import logging
 import os
 import secrets
 import shlex
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,19 +40,29 @@ def events_dir(state_dir: Path) -> Path:
     return state_dir / "events"
 
 
+def event_name(unique: str, event: str, session: str, task_id: str) -> str:
+    """``<unique>.<event>.<session>.<task>.json``: none of the parts can hold a dot."""
+    return f"{unique}.{event}.{session}.{task_id}.json"
+
+
 def hook_command(state_dir: Path, session: str, task_id: str, event: str) -> str:
-    """The shell command an agent hook runs to report ``event`` (every part quoted)."""
-    return shlex.join([sys.executable, "-m", "dispatchd", "hook", event,
-                       "--state-dir", str(state_dir), "--session", session, "--task", task_id])
+    """The shell command an agent hook runs to report ``event``: a few ms of ``sh``.
+
+    It saves the hook's JSON (on stdin) under a temporary name and renames it into
+    place, so the daemon never reads half a file. Every part is quoted.
+    """
+    folder = shlex.quote(str(events_dir(state_dir)))
+    suffix = shlex.quote(f".{event}.{session}.{task_id}.json")
+    return (f'd={folder}; t=$(mktemp "$d/.XXXXXXXX") && cat > "$t" && '
+            f'mv "$t" "$d/${{t##*/.}}"{suffix}')
 
 
 def post_event(state_dir: Path, event: str, session: str, task_id: str,
                payload: dict[str, Any]) -> Path:
-    """Write one event (called by ``dispatchd hook``; safe from many processes at once)."""
-    now = time.time()
-    path = events_dir(state_dir) / f"{now:.6f}-{os.getpid()}-{secrets.token_hex(3)}.json"
-    record = {"event": event, "session": session, "task": task_id, "payload": payload, "ts": now}
-    write_atomic(path, json.dumps(record).encode())
+    """Write one event as the hook command does (``dispatchd hook``; safe from many processes)."""
+    unique = f"{time.time_ns()}-{os.getpid()}-{secrets.token_hex(3)}"
+    path = events_dir(state_dir) / event_name(unique, event, session, task_id)
+    write_atomic(path, json.dumps(payload).encode())
     return path
 
 
@@ -68,19 +79,32 @@ def take_events(state_dir: Path) -> list[AgentEvent]:
 def _read_events(state_dir: Path, remove: bool) -> list[AgentEvent]:
     folder = events_dir(state_dir)
     try:
-        names = sorted(n for n in os.listdir(folder) if n.endswith(".json") and n[0] != ".")
+        entries = [e for e in os.scandir(folder) if e.name.endswith(".json") and e.name[0] != "."]
     except FileNotFoundError:
         return []
-    out = []
-    for name in names:
-        path = folder / name
+    found = []
+    for entry in entries:
         try:
-            rec = json.loads(path.read_text(encoding="utf-8"))
-            out.append(AgentEvent(str(rec["event"]), str(rec["session"]), str(rec["task"]),
-                                  dict(rec.get("payload") or {}), float(rec["ts"])))
+            found.append((entry.stat().st_mtime, entry.name))
         except FileNotFoundError:
             continue
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+    out = []
+    for mtime, name in sorted(found):  # oldest first
+        path = folder / name
+        parts = name.split(".")
+        try:
+            if len(parts) != 5:
+                raise ValueError("not <unique>.<event>.<session>.<task>.json")
+            raw = path.read_text(encoding="utf-8", errors="replace")
+            try:
+                payload = json.loads(raw) if raw.strip() else {}
+            except ValueError:
+                payload = {"raw": raw[:4096]}
+            out.append(AgentEvent(parts[1], parts[2], parts[3],
+                                  payload if isinstance(payload, dict) else {}, mtime))
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as exc:
             log.warning("dropping unreadable agent event %s: %s", name, exc)
         if remove:
             path.unlink(missing_ok=True)

@@ -81,6 +81,7 @@ class Engine:
             await self.dispatch_round()
             return
         self.state.lock()
+        events_dir(self.config.state_dir).mkdir(exist_ok=True)  # watched from the start
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 self._loop.add_signal_handler(sig, self.stop)

@@ -92,10 +92,12 @@ def test_hook_command_leaves_an_event_for_the_daemon(tmp_path):
     res = invoke("hook", "stop", "--state-dir", str(tmp_path), "--session", "s", "--task", "T",
                  input='{"hook_event_name": "Stop"}')
     assert res.exit_code == 0, res.output
-    (event,) = (tmp_path / "events").iterdir()
-    rec = json.loads(event.read_text())
-    assert (rec["event"], rec["session"], rec["task"]) == ("stop", "s", "T")
-    assert rec["payload"] == {"hook_event_name": "Stop"}
+    from dispatchd.callbacks import take_events
+
+    (event,) = take_events(tmp_path)
+    assert (event.event, event.session, event.task_id) == ("stop", "s", "T")
+    assert event.payload == {"hook_event_name": "Stop"}
+    assert not list((tmp_path / "events").iterdir())
 
 
 def test_status_table_never_prints_raw_escape_sequences():
@@ -109,3 +111,17 @@ def test_status_table_never_prints_raw_escape_sequences():
                 ["inbox", "claimed", "sent", "done", "failed", "indoubt"], 0)}],
             "waiting": [{"priority": "low", "name": evil, "project": "/p"}]}
     assert "\x1b" not in render_status(data) and "\x07" not in render_status(data)
+
+
+def test_the_agent_hook_shell_command_leaves_the_same_event(tmp_path):
+    import subprocess
+
+    from dispatchd.callbacks import hook_command, take_events
+
+    (tmp_path / "events").mkdir()
+    cmd = hook_command(tmp_path, "auto-1", "20260101T000000-abcdef", "prompt-submit")
+    subprocess.run(cmd, shell=True, input='{"prompt": "[t.md] x"}', text=True, check=True)
+    (event,) = take_events(tmp_path)
+    assert (event.event, event.session, event.task_id) == (
+        "prompt-submit", "auto-1", "20260101T000000-abcdef")
+    assert event.payload == {"prompt": "[t.md] x"}

@@ -165,7 +165,7 @@ def test_agent_command_default_launches_claude(pm, tmp_path, monkeypatch):
     assert launch.argv[:4] == ("claude", "--model", "opus", "--dangerously-skip-permissions")
     assert "--resume" not in launch.argv
     settings = launch.argv[launch.argv.index("--settings") + 1]
-    assert '"Stop"' in settings and "hook stop" in settings and "T1" in settings
+    assert '"Stop"' in settings and ".stop.auto-1.T1.json" in settings
     assert launch.env["CLAUDECODE"] is None
 
 
