@@ -11,6 +11,8 @@ from harness import AgentLog, TmuxServer, wait_for, write_task
 
 from dispatchd.faults import POINTS
 
+pytestmark = pytest.mark.flaky(reruns=1)  # real tmux and processes: see test_e2e.py
+
 TASKS = 20
 TERMINAL = ("done", "failed", "indoubt")
 
