@@ -544,3 +544,23 @@ def test_recovery_keeps_every_record_while_it_settles_cut_off_submits(
     records = json.loads((state / "inflight.json").read_text())
     assert records["auto-2"]["task"] == "20260101T000000-bbbbbb"  # not erased by the first
     assert (sent / "20260101T000000-bbbbbb.busy.md").exists()
+
+
+def test_odd_entries_in_an_inbox_are_set_aside_and_never_block(tmp_path, tmux: TmuxServer,
+                                                               agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    inbox = project / ".agent-queue" / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / "folder.md").mkdir()
+    os.mkfifo(inbox / "pipe.md")
+    (tmp_path / "secret.txt").write_text("never pasted")
+    (inbox / "link.md").symlink_to(tmp_path / "secret.txt")
+    write_task(project, "real.md", "the only real task")
+    tmux.new_session("auto-1")
+    make_daemon({"pool": _autonomous(1)}).start()
+    failed = project / ".agent-queue" / "failed"
+    wait_for(lambda: len(list(failed.glob("*.reason"))) == 3, 20, "three set aside")
+    wait_for(lambda: agent_log.submits(), 20, "the real task")
+    assert [r["text"].split("]")[0] for r in agent_log.submits()] == ["[real.md"]
+    assert not any("never pasted" in r.get("text", "") for r in agent_log.records())
+    assert (failed / next(failed.glob("*.folder.md")).name).is_dir()  # moved, not deleted
