@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from harness import FAKEAGENT, AgentLog, Daemon, TmuxServer, wait_for, write_task
+from harness import AgentLog, Daemon, TmuxServer, pool_config, wait_for, write_task
 
 
 def one_run(tasks: int, sessions: int, boot: float, work: float) -> dict[str, float]:
@@ -33,12 +33,8 @@ def one_run(tasks: int, sessions: int, boot: float, work: float) -> dict[str, fl
             tmux.new_session(f"b-{i}")
         projects = work_dir / "projects"
         (projects / "p").mkdir(parents=True)
-        config = {"pool": {"autonomous": {"prefix": "b-", "start_index": 1, "max": sessions},
-                           "shared_projects_dir": str(projects)},
-                  "dispatcher": {"state_dir": str(work_dir / "state"), "completion_poll": "1s",
-                                 "settle_time": "200ms", "submit_delay": "100ms",
-                                 "agent_command": [sys.executable, str(FAKEAGENT)]},
-                  "tmux": {"socket_path": str(tmux.socket)}}
+        config = pool_config(tmux, work_dir, "b-", sessions, completion_poll="1s",
+                             settle_time="200ms", submit_delay="100ms")
         daemon = Daemon(work_dir, config, {}).start()
         wait_for(lambda: "started" in daemon.log(), 30, "daemon start")
         t0 = time.time()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from harness import FAKEAGENT, AgentLog, Daemon, TmuxServer, write_task
+from harness import AgentLog, Daemon, TmuxServer, pool_config, write_task
 
 TERMINAL = ("done", "failed", "indoubt")
 
@@ -71,15 +71,9 @@ def main() -> None:
             write_task(project, name, f"torture task {project.name}/{name}",
                        priority=rng.choice(["critical", "high", "default", "low"]))
             names.append(f"{project.name}/{name}")
-        config = {"pool": {"autonomous": {"prefix": "t-", "start_index": 1,
-                                          "max": args.sessions},
-                           "shared_projects_dir": str(work / "projects")},
-                  "dispatcher": {"state_dir": str(work / "state"), "completion_poll": "300ms",
-                                 "settle_time": "100ms", "submit_delay": "50ms",
-                                 "ack_timeout": "4s", "prompt_timeout": "10s",
-                                 "cooldown": "1s", "poll_interval": "2s",
-                                 "agent_command": [sys.executable, str(FAKEAGENT)]},
-                  "tmux": {"socket_path": str(tmux.socket)}}
+        config = pool_config(tmux, work, "t-", args.sessions, completion_poll="300ms",
+                             settle_time="100ms", submit_delay="50ms", ack_timeout="4s",
+                             prompt_timeout="10s", cooldown="1s", poll_interval="2s")
         daemon = Daemon(work, config, {})
         while True:
             where = states(projects)

@@ -326,8 +326,8 @@ class Engine:
                      "cooldown_until": s.cooldown_until if s.in_cooldown() else None,
                      "last_failure": s.last_failure} for s in self.pool]
         waiting = [{"id": t.id, "name": t.name, "project": str(t.project),
-                    "priority": t.priority, "arrival": t.arrival} for t in self.queue]
+                    "priority": t.priority, "arrival": t.arrival} for t in self.queue.head(1000)]
         with contextlib.suppress(OSError):
             self.state.write_status({"pid": os.getpid(), "sessions": sessions,
-                                     "waiting": waiting[:1000], "waiting_total": len(waiting),
+                                     "waiting": waiting, "waiting_total": len(self.queue),
                                      "projects": sorted(str(p) for p in self.intake.projects)})

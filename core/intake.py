@@ -30,8 +30,8 @@ class Intake:
         self.projects: set[Path] = set()
         self.pinned: set[tuple[Path, str]] = set()
         """Inbox names a launch is moving a task back to: events about them wait for it."""
-        self.known: dict[tuple[Path, str], tuple[int, int]] = {}
-        """(project, name) → fingerprint of files read. A file being launched stays known,
+        self.known: dict[Path, dict[str, tuple[int, int]]] = {}
+        """project → name → fingerprint of files read. A file being launched stays known,
         so an event that arrives during its claim cannot queue it a second time."""
 
     def on_fs_event(self, kind: str, path: Path) -> None:
@@ -77,7 +77,7 @@ class Intake:
 
     def scan_project(self, project: Path) -> None:
         names = set(self.engine.store.waiting_names(project))
-        for gone in [n for (p, n) in self.known if p == project and n not in names]:
+        for gone in set(self.known.get(project, ())) - names:
             self.forget(project, gone)
         for name in names:
             self.ingest(project, name, settle=None)
@@ -102,7 +102,7 @@ class Intake:
         if fingerprint is None:
             self.forget(project, name)
             return
-        if self.known.get((project, name)) == fingerprint:
+        if self.known.get(project, {}).get(name) == fingerprint:
             return
         try:
             task = engine.store.load(project, name, engine.config.settle_time
@@ -127,7 +127,7 @@ class Intake:
             return
         for warning in task.warnings:
             log.warning("task %s: %s", for_log(name), warning)
-        self.known[(project, name)] = fingerprint
+        self.known.setdefault(project, {})[name] = fingerprint
         engine.queue.add(task, key)
         engine.wake()
 
@@ -140,7 +140,7 @@ class Intake:
             self.ingest(project, name, settle=0.0)
 
     def forget(self, project: Path, name: str) -> None:
-        self.known.pop((project, name), None)
+        self.known.get(project, {}).pop(name, None)
         self.engine.queue.discard_file(project, name)
 
     def reject(self, project: Path, name: str, reason: str) -> None:

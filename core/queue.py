@@ -29,6 +29,10 @@ class TaskQueue:
         """Tasks in dispatch order (a snapshot: the queue may change while iterating)."""
         return iter([self._tasks[tid][1] for _, tid in list(self._order)])
 
+    def head(self, n: int) -> list[Task]:
+        """The first ``n`` tasks in dispatch order (cheap whatever the queue's length)."""
+        return [self._tasks[tid][1] for _, tid in self._order[:n]]
+
     def add(self, task: Task, key: tuple[Any, ...]) -> None:
         self.discard_file(task.project, task.path.name)
         self._tasks[task.id] = (key, task)

@@ -31,6 +31,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -275,29 +276,23 @@ class FileStore:
 
     def recover(self, project: Path) -> list[Task]:
         """After a restart: claimed/ goes back to the inbox; returns what is in sent/."""
-        base = project / QUEUE_DIR
-        for name in _listdir(base / "claimed"):
+        for stub in self._stubs(project, "claimed"):
+            log.info("returning %s to the inbox: claimed, never sent", for_log(stub.path.name))
+            self.release(stub)
+        return list(self._stubs(project, "sent"))
+
+    def _stubs(self, project: Path, state: str) -> Iterator[Task]:
+        """The tasks in a state folder as the engine tracks them (id, name, arrival; no body)."""
+        folder = project / QUEUE_DIR / state
+        for name in _listdir(folder):
             task_id, _, original = name.partition(".")
             if not is_task_name(original):
                 continue
-            st = os.lstat(base / "claimed" / name)
+            st = os.lstat(folder / name)
             known = self._arrivals_of(project).get((st.st_ino, st.st_mtime_ns))
-            stub = Task(id=task_id, name=original, project=project, path=base / "claimed" / name,
-                        body="", arrival=known.seen if known else st.st_mtime,
-                        attempts=known.attempts if known else 0)
-            log.info("returning %s to the inbox: claimed, never sent", for_log(name))
-            self.release(stub)
-        sent = []
-        for name in _listdir(base / "sent"):
-            task_id, _, original = name.partition(".")
-            if is_task_name(original):
-                st = os.lstat(base / "sent" / name)
-                known = self._arrivals_of(project).get((st.st_ino, st.st_mtime_ns))
-                sent.append(Task(id=task_id, name=original, project=project,
-                                 path=base / "sent" / name, body="",
-                                 arrival=known.seen if known else st.st_mtime,
-                                 attempts=known.attempts if known else 0))
-        return sent
+            yield Task(id=task_id, name=original, project=project, path=folder / name, body="",
+                       arrival=known.seen if known else st.st_mtime,
+                       attempts=known.attempts if known else 0)
 
     def note(self, task: Task, event: str, **extra: object) -> None:
         """A journal line about a task that changes no folder (e.g. ``acknowledged``)."""

@@ -99,6 +99,17 @@ def write_task(project: Path, name: str, body: str, **front: Any) -> Path:
     return inbox / name
 
 
+def pool_config(tmux: TmuxServer, work: Path, prefix: str, sessions: int,
+                **dispatcher: Any) -> dict[str, Any]:
+    """A config for ``sessions`` autonomous sessions ``<prefix>1``… on ``tmux``, running the
+    fake agent, with projects under ``work/projects`` and state in ``work/state``."""
+    return {"pool": {"autonomous": {"prefix": prefix, "start_index": 1, "max": sessions},
+                     "shared_projects_dir": str(work / "projects")},
+            "dispatcher": {"state_dir": str(work / "state"),
+                           "agent_command": [sys.executable, str(FAKEAGENT)], **dispatcher},
+            "tmux": {"socket_path": str(tmux.socket)}}
+
+
 class Daemon:
     """``dispatchd run`` in a subprocess, with its log captured to a file."""
 
