@@ -63,10 +63,22 @@ class Intake:
                              if not e.name.startswith(".") and e.is_dir(follow_symlinks=True))
         for project in sorted(found - self.projects):
             log.info("watching project %s", project)
+        new = found - self.projects
         self.projects = found
-        folders = [*config.projects_dirs, events_dir(config.state_dir)]
-        folders += [store.watch_folder(project) for project in found]
-        self.engine.watcher.sync(folders)
+        fixed = [*config.projects_dirs, events_dir(config.state_dir)]
+        watched = {project: store.watch_folder(project) for project in found}
+        self.engine.watcher.sync([*fixed, *watched.values()])
+        for _ in range(3):
+            # A folder created (say, inbox/ by `mkdir -p`) before the watch on its parent was
+            # in place sent no event: look again now that the watches are in place.
+            moved = {p for p in found if store.watch_folder(p) != watched[p]}
+            if not moved:
+                break
+            watched.update((p, store.watch_folder(p)) for p in moved)
+            self.engine.watcher.sync([*fixed, *watched.values()])
+            new |= moved
+        for project in new:
+            self.scan_project(project)
 
     def full_scan(self) -> None:
         """The safety net (S2): every project, every inbox."""
