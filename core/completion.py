@@ -8,17 +8,22 @@ interrupted turn), the screen is also checked every
 ``dispatcher.completion_poll``: the task is done once the agent, seen busy,
 is idle again (or has looked idle on three checks in a row); a session whose
 pane vanished, or whose agent exited, ends its task as failed with the reason.
+An agent that shows a usage limit ends its task as failed too (its text was
+delivered, so it is never re-sent on its own), and its session takes no task
+until the limit lifts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from .callbacks import AgentEvent, take_events
-from .launcher import agent_exited
+from .launcher import agent_exited, format_clock
 from .pool import LAUNCHING, WORKING, Session
+from .task import Task
 from .transport import SessionPanes, TransportError
 
 if TYPE_CHECKING:
@@ -28,6 +33,8 @@ log = logging.getLogger(__name__)
 
 IDLE_CHECKS = 3
 """Idle looks needed when the busy state was never seen (a turn shorter than one poll)."""
+FAILURE_REDRAW = 0.5
+"""After an agent reports a failure, seconds to let it draw why before the screen is read."""
 
 
 class CompletionWatch:
@@ -91,6 +98,11 @@ class CompletionWatch:
         if event.event == "stop":
             await self.engine.finish(session, "done", task_id=event.task_id)
         elif event.event == "stop-failure":
+            await asyncio.sleep(FAILURE_REDRAW)
+            if session.task is None or session.task.id != event.task_id:
+                return
+            if await self._usage_limited(session, session.task):
+                return
             error = event.payload.get("error") or event.payload.get("reason") or "unknown error"
             await self.engine.finish(session, "failed", f"the agent reported a failure: {error}",
                                      task_id=event.task_id)
@@ -136,6 +148,8 @@ class CompletionWatch:
                                      "the agent exited before reporting completion",
                                      task_id=task.id)
             return
+        if await self._usage_limited(session, task, screen):
+            return
         idle = self.engine.hook.agent_idle(screen=screen, task=task, session=session.info(),
                                            config=self.engine.config)
         if idle is None:
@@ -146,3 +160,27 @@ class CompletionWatch:
         session.idle_polls += 1
         if session.busy_seen or session.idle_polls >= IDLE_CHECKS:
             await self.engine.finish(session, "done", task_id=task.id)
+
+    async def _usage_limited(self, session: Session, task: Task, screen: str | None = None) -> bool:
+        """If the agent shows a usage limit: hold the session until it lifts, end the task."""
+        e = self.engine
+        if screen is None:
+            if session.pane is None:
+                return False
+            try:
+                screen = await e.transport.capture(session.pane)
+            except TransportError:
+                return False
+        until = e.hook.agent_usage_limit(screen=screen, task=task, config=e.config)
+        if until is None or session.task is not task:
+            return False
+        session.cooldown_until = max(session.cooldown_until, until)
+        session.last_failure = f"the agent's usage limit is reached until {format_clock(until)}"
+        log.warning("session %s: %s; it takes no task until then", session.name,
+                    session.last_failure)
+        e.call_later(max(0.0, until - time.time()) + 0.01, e.wake)
+        await e.finish(session, "failed", f"the agent hit its usage limit (it lifts at "
+                       f"{format_clock(until)}) while on this task; its text was delivered, so "
+                       f"it is not re-sent: after that time, `dispatchd resolve {task.id} --retry`",
+                       task_id=task.id)
+        return True

@@ -121,6 +121,19 @@ def agent_input_pending(screen: str, task: Task, config: Config) -> bool | None:
 
 
 @hookspec(firstresult=True)
+def agent_usage_limit(screen: str, task: Task, config: Config) -> float | None:
+    """Return when the agent's usage limit lifts (a Unix time), if ``screen`` shows it was hit.
+
+    Asked while the agent starts (before anything is typed: the task then goes
+    back to its inbox untouched) and while it works (the task, already
+    delivered, ends in ``failed/`` and is not re-sent). Either way the session
+    takes no task until that time. Default (Claude Code): "usage limit reached",
+    "limit reached", "hit your limit" near the bottom of the screen, with the
+    reset time it names, or one hour from now when it names none.
+    """
+
+
+@hookspec(firstresult=True)
 def build_message(task: Task, session: SessionInfo, model: str, config: Config) -> str | None:
     """Return the text pasted into the agent (S8).
 
@@ -150,8 +163,8 @@ def on_launch_failed(task: Task, session: SessionInfo, reason: str) -> None:
     """Called when starting the agent failed before any text was sent.
 
     The task is already back in the inbox (or in ``failed/`` after
-    ``dispatcher.max_attempts``), ``task.attempts`` counts this failure, and the
-    session is in cooldown.
+    ``dispatcher.max_attempts``), ``task.attempts`` counts this failure (not when
+    the agent's usage limit was the cause), and the session is in cooldown.
     """
 
 

@@ -33,6 +33,19 @@ class LaunchError(Exception):
     """The agent could not be started or never became ready; nothing of the task was typed."""
 
 
+class UsageLimited(LaunchError):
+    """The agent shows a usage limit before anything was typed; it lifts at ``until``."""
+
+    def __init__(self, until: float) -> None:
+        super().__init__(f"the agent's usage limit is reached until {format_clock(until)}")
+        self.until = until
+
+
+def format_clock(when: float) -> str:
+    """A Unix time as people read it in a log line: local date and time with zone."""
+    return time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(when))
+
+
 def agent_exited(screen: str, marker: str) -> bool:
     """Whether ``screen`` holds the trampoline's exit line for this launch, alone on its line."""
     if not marker or marker not in screen:
@@ -75,6 +88,9 @@ class Launcher:
             if agent_exited(screen, marker):
                 raise LaunchError("the agent exited before it was ready: "
                                   + _tail(screen.split(marker)[0]))
+            limit = self.hook.agent_usage_limit(screen=screen, task=task, config=self.config)
+            if limit is not None:
+                raise UsageLimited(limit)
             if self.hook.agent_ready(screen=screen, task=task, config=self.config):
                 return
             if time.monotonic() >= deadline:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from .faults import fault_point
-from .launcher import LaunchError, exit_marker
+from .launcher import LaunchError, UsageLimited, exit_marker
 from .pool import WORKING, Session
 from .store import ClaimedInvalid
 from .task import Task
@@ -116,7 +116,8 @@ class Launches:
                 await e.finish(session, "indoubt", "delivery broke off after the text may "
                                f"have reached the agent: {reason}")
             else:
-                await self.failed(session, task, reason)
+                await self.failed(session, task, reason,
+                                  hold_until=exc.until if isinstance(exc, UsageLimited) else None)
         finally:
             if self.running.get(session.name) is asyncio.current_task():
                 self.sending.discard(session.name)
@@ -152,17 +153,27 @@ class Launches:
             with contextlib.suppress(TransportError):
                 await e.transport.reset(pane)
 
-    async def failed(self, session: Session, task: Task, reason: str) -> None:
-        """Nothing was sent: cool the session down, stop what was started, requeue or give up."""
+    async def failed(self, session: Session, task: Task, reason: str,
+                     hold_until: float | None = None) -> None:
+        """Nothing was sent: cool the session down, stop what was started, requeue or give up.
+
+        With ``hold_until`` (the agent's usage limit) the session waits until then, and the
+        attempt is not counted against the task: it goes back untouched.
+        """
         e = self.engine
-        session.cooldown_until = time.time() + e.config.cooldown
+        session.cooldown_until = (hold_until if hold_until is not None
+                                  else time.time() + e.config.cooldown)
         session.last_failure = reason
+        if hold_until is not None:
+            log.warning("session %s: %s; it takes no task until then, and %s goes back to its "
+                        "inbox untouched", session.name, reason, for_log(task.name))
         pane = session.pane
         session.free_up()
         if pane is not None:
             with contextlib.suppress(TransportError):
                 await e.transport.reset(pane)  # never leave a half-started agent behind
-        task = task.moved(task.path, attempts=task.attempts + 1)
+        if hold_until is None:
+            task = task.moved(task.path, attempts=task.attempts + 1)
         e.completion.early.pop(task.id, None)
         given_up = None
         names = (task.name, f"{task.id}.{task.name}")  # where release may put it

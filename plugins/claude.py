@@ -9,7 +9,10 @@ program itself is ``dispatcher.agent_command`` (``claude`` by default).
 
 Screen: the input line is ``❯`` followed by a no-break space at column 0
 (dialog cursors are indented; past messages use an ASCII space), and the agent
-is busy while ``esc to interrupt`` is on screen.
+is busy while ``esc to interrupt`` is on screen. A usage limit shows as
+"Claude usage limit reached … reset at 5pm (Europe/Berlin)", "5-hour limit
+reached ∙ resets 5pm" or "You've hit your limit · resets 5pm"; only the last
+lines are read, so an old message in a resumed transcript does not count.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ import json
 import logging
 import os
 import re
+import time
 from pathlib import Path
 
 from dispatchd import hookimpl
 from dispatchd.callbacks import hook_command
+from dispatchd.clock import next_time
 from dispatchd.config import Config
 from dispatchd.hooktypes import AgentLaunch, SessionInfo
 from dispatchd.task import Task
@@ -35,6 +40,14 @@ PLACEHOLDERS = ("Once fixed, resend your message",)
 """Text Claude Code shows in an empty input box."""
 HOOK_EVENTS = {"UserPromptSubmit": "prompt-submit", "Stop": "stop", "StopFailure": "stop-failure"}
 """Claude Code hook → the ``dispatchd hook`` event it reports (acknowledgement, completion)."""
+LIMIT = re.compile(r"limit reached|hit your (?:[\w-]+ )?limit", re.IGNORECASE)
+"""Claude Code's words for a usage limit; they count only with a reset time (or as
+"usage limit reached"), so a task that merely mentions a limit does not."""
+RESET = re.compile(r"resets?\s+(?:at\s+)?(.+)|(\|\s*\d{10})", re.IGNORECASE)
+LIMIT_LINES = 12
+"""How many of the screen's last non-blank lines may hold a usage-limit message."""
+LIMIT_DEFAULT_HOLD = 3600.0
+"""Seconds a session is held when the agent names no reset time."""
 RESUME_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{7,63}$")
 
 
@@ -105,3 +118,20 @@ def agent_input_pending(screen: str, task: Task, config: Config) -> bool:
 @hookimpl(trylast=True)
 def agent_idle(screen: str, task: Task, session: SessionInfo, config: Config) -> bool:
     return _at_prompt(screen)
+
+
+@hookimpl(trylast=True)
+def agent_usage_limit(screen: str, task: Task, config: Config) -> float | None:
+    lines = [row for row in screen.splitlines() if row.strip()][-LIMIT_LINES:]
+    for i, line in enumerate(lines):
+        found = LIMIT.search(line)
+        if found is None or line.lstrip().startswith(PROMPT):  # a user's message, not the agent's
+            continue
+        after = " ".join([line[found.end():], *lines[i + 1:i + 2]])  # the time may wrap
+        reset = RESET.search(after)
+        when = next_time(reset.group(1) or reset.group(2)) if reset else None
+        if when is not None:
+            return when
+        if "usage limit reached" in line.lower():  # Claude's own words, with no time we can read
+            return time.time() + LIMIT_DEFAULT_HOLD
+    return None

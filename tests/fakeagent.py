@@ -15,7 +15,10 @@ Environment (all optional):
   FAKEAGENT_WORK           seconds of "work" per turn (default 2.0); a line ``SLEEP=<s>``
                            in the submitted text overrides it for that turn.
   FAKEAGENT_MODE           comma-separated flags: never-ready, exit, no-hooks,
-                           trust-dialog, ignore-first-enter.
+                           trust-dialog, ignore-first-enter, limit-at-boot (the usage-limit
+                           line shows above the prompt from the start), usage-limit (every
+                           turn ends with it and a StopFailure hook, error rate_limit).
+  FAKEAGENT_LIMIT_TEXT     the usage-limit line (default: You've hit your limit · resets 5pm).
   FAKEAGENT_PASTE_BURST_MS an Enter within N ms after a paste ended adds a newline
                            instead of submitting (like Codex's paste-burst); 0 = off.
   DISPATCHD_SESSION, DISPATCHD_TASK_ID  copied into every log record if set.
@@ -100,6 +103,8 @@ class FakeAgent:
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.size, self.elapsed = shutil.get_terminal_size(), -1
         self.dirty = True  # redraw needed
+        self.limit_text = os.environ.get("FAKEAGENT_LIMIT_TEXT",
+                                         "You've hit your limit · resets 5pm")
 
     # -- logging and hooks -------------------------------------------------
     def log(self, event: str, **fields: Any) -> None:
@@ -125,11 +130,11 @@ class FakeAgent:
         except (OSError, ValueError, AttributeError) as e:
             self.log("settings_error", error=str(e))
 
-    def run_hooks(self, name: str, prompt: str | None = None) -> None:
+    def run_hooks(self, name: str, prompt: str | None = None, **extra: Any) -> None:
         if "no-hooks" in self.modes:
             return
         payload: dict[str, Any] = {"hook_event_name": name, "session_id": self.session_id,
-                                   "cwd": os.getcwd(), "transcript_path": ""}
+                                   "cwd": os.getcwd(), "transcript_path": "", **extra}
         if prompt is not None:
             payload["prompt"] = prompt
         for group in self.hooks.get(name) or []:
@@ -161,6 +166,8 @@ class FakeAgent:
                     " ❯ 1. Yes, I trust this folder", "   2. No, exit"]
         else:
             hist: list[str] = []
+            if "limit-at-boot" in self.modes:
+                hist.append("  ⎿  " + self.limit_text)
             for text, reply in self.transcript:
                 hist.append("❯ " + text.split("\n", 1)[0])
                 if reply is not None:
@@ -320,7 +327,11 @@ class FakeAgent:
                 self.state, self.dirty = "dialog", True
             else:
                 self.become_ready()
-        if self.state == "busy" and now >= self.turn_end:
+        if self.state == "busy" and now >= self.turn_end and "usage-limit" in self.modes:
+            self.end_turn(self.limit_text, stop_hooks=False)
+            self.log("limit")
+            self.run_hooks("StopFailure", error="rate_limit")
+        elif self.state == "busy" and now >= self.turn_end:
             n = len(self.transcript[-1][0].split("\n"))
             self.end_turn(f"FAKE-REPLY: received {n} line(s)")
         size = shutil.get_terminal_size()

@@ -403,3 +403,28 @@ def test_agent_command_without_agent_hooks_does_not_claim_acknowledgements(pm, t
     quiet = pm.hook.agent_command(task=task(), session=AUTO, model="m",
                                   config=replace(CONFIG, agent_hooks=False))
     assert not quiet.acknowledges and "--settings" not in quiet.argv
+
+
+def test_agent_usage_limit_default_and_override(pm):
+    import time
+
+    limited = READY.replace(f"❯{NBSP}\n", f"  ⎿  You've hit your limit · resets 4:30pm (UTC)\n❯{NBSP}\n")
+    until = pm.hook.agent_usage_limit(screen=limited, task=task(), config=CONFIG)
+    assert until is not None and time.gmtime(until)[3:5] == (16, 30)
+    assert 0 <= until - time.time() <= 86400
+    assert pm.hook.agent_usage_limit(screen=READY, task=task(), config=CONFIG) is None
+    # a task that only talks about limits, shown as the user's own message, is not a limit
+    echo = READY.replace(f"❯{NBSP}\n", "❯ fix 'rate limit reached, resets 5pm'\n" + f"❯{NBSP}\n")
+    assert pm.hook.agent_usage_limit(screen=echo, task=task(), config=CONFIG) is None
+    vague = READY.replace(f"❯{NBSP}\n", f"  ⎿  Claude usage limit reached.\n❯{NBSP}\n")
+    hold = pm.hook.agent_usage_limit(screen=vague, task=task(), config=CONFIG)
+    assert hold is not None and abs(hold - time.time() - claude.LIMIT_DEFAULT_HOLD) < 60
+
+    class Quota:
+        @dispatchd.hookimpl
+        def agent_usage_limit(self, screen, task, config):  # type: ignore[no-untyped-def]
+            return 42.0 if "quota exhausted" in screen else None
+
+    pm.register(Quota())
+    assert pm.hook.agent_usage_limit(screen="quota exhausted", task=task(), config=CONFIG) == 42.0
+    assert pm.hook.agent_usage_limit(screen=limited, task=task(), config=CONFIG) == until
