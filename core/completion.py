@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 IDLE_CHECKS = 3
 """Idle looks needed when the busy state was never seen (a turn shorter than one poll)."""
+INTERRUPTED = ("interrupted: the agent's screen is idle again but it reported no end of "
+               "turn (a user pressed Esc, or its Stop hook did not run)")
+"""Why a task of an agent that reports through hooks ended from the screen instead."""
 FAILURE_REDRAW = 0.5
 """After an agent reports a failure, seconds to let it draw why before the screen is read."""
 
@@ -45,6 +48,8 @@ class CompletionWatch:
         self.acked: set[str] = set()
         """Task ids whose prompt the agent reported as submitted (``prompt-submit``)."""
         self._ack_waiters: dict[str, asyncio.Event] = {}
+        self.reporting: set[str] = set()
+        """Sessions whose agent's failure report is being read (see ``FAILURE_REDRAW``)."""
 
     async def wait_ack(self, task_id: str, timeout: float) -> bool:
         """Wait until the agent acknowledges ``task_id``; False after ``timeout`` seconds."""
@@ -98,11 +103,15 @@ class CompletionWatch:
         if event.event == "stop":
             await self.engine.finish(session, "done", task_id=event.task_id)
         elif event.event == "stop-failure":
-            await asyncio.sleep(FAILURE_REDRAW)
-            if session.task is None or session.task.id != event.task_id:
-                return
-            if await self._usage_limited(session, session.task):
-                return
+            self.reporting.add(session.name)  # the screen check must not end it meanwhile
+            try:
+                await asyncio.sleep(FAILURE_REDRAW)
+                if session.task is None or session.task.id != event.task_id:
+                    return
+                if await self._usage_limited(session, session.task):
+                    return
+            finally:
+                self.reporting.discard(session.name)
             error = event.payload.get("error") or event.payload.get("reason") or "unknown error"
             await self.engine.finish(session, "failed", f"the agent reported a failure: {error}",
                                      task_id=event.task_id)
@@ -129,7 +138,7 @@ class CompletionWatch:
 
     async def _check(self, session: Session, present: dict[str, SessionPanes]) -> None:
         pane, task = session.pane, session.task
-        if task is None or session.state != WORKING:
+        if task is None or session.state != WORKING or session.name in self.reporting:
             return  # it finished, and may already hold a new task, since the list was made
         now = present.get(session.name)
         if pane is None or now is None or not now.holds(pane):
@@ -141,7 +150,7 @@ class CompletionWatch:
             screen = await self.engine.transport.capture(pane)
         except TransportError:
             return
-        if session.state != WORKING or session.task is not task:
+        if session.state != WORKING or session.task is not task or session.name in self.reporting:
             return  # it changed while we looked
         if agent_exited(screen, session.exit_marker):
             await self.engine.finish(session, "failed",
@@ -159,7 +168,8 @@ class CompletionWatch:
             return
         session.idle_polls += 1
         if session.busy_seen or session.idle_polls >= IDLE_CHECKS:
-            await self.engine.finish(session, "done", task_id=task.id)
+            await self.engine.finish(session, "done", INTERRUPTED if session.reports else None,
+                                     task_id=task.id)
 
     async def _usage_limited(self, session: Session, task: Task, screen: str | None = None) -> bool:
         """If the agent shows a usage limit: hold the session until it lifts, end the task."""

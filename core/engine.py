@@ -274,6 +274,7 @@ class Engine:
                 session.since = float(rec.get("since") or session.since)
                 session.model = rec.get("model")
                 session.exit_marker = rec.get("exit_marker") or ""
+                session.reports = bool(rec.get("reports", self.config.agent_hooks))
                 session.pane = PaneRef(session.name, rec.get("session_id") or "", rec["pane_id"])
                 if rec.get("phase") == LAUNCHING:  # moved to sent/, but nothing typed yet
                     self.store.release(task)
@@ -303,7 +304,7 @@ class Engine:
             if s.task is not None and s.state in (LAUNCHING, WORKING, FINISHING):
                 phase = s.phase if s.state == FINISHING else self._phase(s)
                 data[s.name] = {"task": s.task.id, "name": s.task.name, "path": str(s.task.path),
-                                "phase": phase, "exit_marker": s.exit_marker,
+                                "phase": phase, "exit_marker": s.exit_marker, "reports": s.reports,
                                 "model": s.model, "since": s.since,
                                 "pane_id": s.pane.pane_id if s.pane else None,
                                 "session_id": s.pane.session_id if s.pane else None}

@@ -77,6 +77,7 @@ class Launches:
             info = session.info()
             model, launch = e.launcher.plan(task, info)
             session.model, session.exit_marker = model, exit_marker()
+            session.reports = launch.acknowledges
             await e.launcher.start(pane, task, launch, session.exit_marker)
             fault_point("after_launch")
             message = e.launcher.message(task, info, model)

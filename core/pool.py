@@ -37,6 +37,8 @@ class Session:
     """While finishing: the recovery phase recorded before the task's file moves."""
     exit_marker: str = ""
     """What the current agent's pane shows when the agent exits (see the trampoline)."""
+    reports: bool = False
+    """Whether the current agent reports its prompts and turns through hooks."""
     cooldown_until: float = 0.0
     last_failure: str | None = None
     since: float = 0.0

@@ -17,7 +17,8 @@ Environment (all optional):
   FAKEAGENT_MODE           comma-separated flags: never-ready, exit, no-hooks,
                            trust-dialog, ignore-first-enter, limit-at-boot (the usage-limit
                            line shows above the prompt from the start), usage-limit (every
-                           turn ends with it and a StopFailure hook, error rate_limit).
+                           turn ends with it and a StopFailure hook, error rate_limit),
+                           fail-turn (every turn ends with StopFailure, server_error).
   FAKEAGENT_LIMIT_TEXT     the usage-limit line (default: You've hit your limit · resets 5pm).
   FAKEAGENT_PASTE_BURST_MS an Enter within N ms after a paste ended adds a newline
                            instead of submitting (like Codex's paste-burst); 0 = off.
@@ -327,10 +328,12 @@ class FakeAgent:
                 self.state, self.dirty = "dialog", True
             else:
                 self.become_ready()
-        if self.state == "busy" and now >= self.turn_end and "usage-limit" in self.modes:
-            self.end_turn(self.limit_text, stop_hooks=False)
-            self.log("limit")
-            self.run_hooks("StopFailure", error="rate_limit")
+        if self.state == "busy" and now >= self.turn_end and self.modes & {"usage-limit",
+                                                                          "fail-turn"}:
+            limited = "usage-limit" in self.modes
+            self.end_turn(self.limit_text if limited else "API Error: 500 (fake)", stop_hooks=False)
+            self.log("turn_failed")
+            self.run_hooks("StopFailure", error="rate_limit" if limited else "server_error")
         elif self.state == "busy" and now >= self.turn_end:
             n = len(self.transcript[-1][0].split("\n"))
             self.end_turn(f"FAKE-REPLY: received {n} line(s)")
