@@ -19,6 +19,19 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _mkdirs_durable(path: Path) -> None:
+    """``mkdir -p`` whose new folders survive a crash: the parent of each one it creates is fsynced."""
+    if path.is_dir():
+        return
+    _mkdirs_durable(path.parent)
+    try:
+        path.mkdir()
+    except FileExistsError:
+        if not path.is_dir():
+            raise
+    fsync_dir(path.parent)
+
+
 def move_durable(src: Path, dst: Path) -> None:
     """Rename ``src`` to a name ``dst`` that nobody else uses, then fsync both folders.
 
@@ -28,7 +41,7 @@ def move_durable(src: Path, dst: Path) -> None:
     ``dst`` names are unique (they carry the task id); an existing ``dst`` is
     refused with ``FileExistsError`` rather than overwritten.
     """
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    _mkdirs_durable(dst.parent)
     if os.path.lexists(dst):
         raise FileExistsError(errno.EEXIST, "refusing to overwrite", str(dst))
     os.rename(src, dst)
@@ -44,23 +57,31 @@ def link_in_durable(src: Path, dst: Path) -> None:
     file a producer just wrote under the same name. Where hard links are not
     possible (some network file systems), a checked ``rename`` is used.
     """
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    _mkdirs_durable(dst.parent)
     try:
         os.link(src, dst, follow_symlinks=False)
     except FileExistsError:
-        raise
+        if not _same_file(src, dst):
+            raise
+        # our own link, left by a crash between the link and the unlink: finish that move
     except OSError:
         move_durable(src, dst)
         return
+    fsync_dir(dst.parent)  # the new name must be durable before the old one goes
     os.unlink(src)
-    fsync_dir(dst.parent)
-    if src.parent != dst.parent:
-        fsync_dir(src.parent)
+    fsync_dir(src.parent)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samestat(os.lstat(a), os.lstat(b))
+    except OSError:
+        return False
 
 
 def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write ``path`` through a temporary file and a rename, so readers never see half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _mkdirs_durable(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     with open(fd, "wb") as fh:
