@@ -1,8 +1,16 @@
 """Intake: from files in inboxes to the ordered queue of waiting tasks (S1, S2, S3).
 
 The periodic full scan is the source of truth; watcher events only make it
-faster. Every path costs work proportional to that one file: a file already
-read is recognised by its store fingerprint (one ``lstat``) and never re-read.
+faster, and when the kernel drops events (its queue overflowed) every inbox is
+scanned at once. Every path costs work proportional to that one file: a file
+already read is recognised by its store fingerprint (one ``lstat``) and never
+re-read.
+
+A file with other hard links may be a second name of a file that lives
+elsewhere: it is not read while it has them. A producer that publishes with
+``link`` then ``unlink`` (as ``dispatchd resolve --retry`` does) drops the extra
+link within moments; a file that still has one after :data:`HARD_LINK_GRACE` is
+set aside in ``failed/``.
 """
 
 from __future__ import annotations
@@ -10,11 +18,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .callbacks import events_dir
-from .store import NotSettled
+from .store import NotSettled, inbox_of, unsafe_inbox
 from .task import TaskError
 from .text import for_log
 
@@ -22,6 +32,12 @@ if TYPE_CHECKING:
     from .engine import Engine
 
 log = logging.getLogger(__name__)
+
+HARD_LINK_GRACE = 60.0
+"""Seconds a waiting file may keep other hard links (counted from when this daemon first saw
+them) before it is set aside; until then it is not read. Looked up at each check."""
+
+MAX_QUEUED_EVENTS = Path("/proc/sys/fs/inotify/max_queued_events")
 
 
 class Intake:
@@ -33,11 +49,19 @@ class Intake:
         self.known: dict[Path, dict[str, tuple[int, int]]] = {}
         """project → name → fingerprint of files read. A file being launched stays known,
         so an event that arrives during its claim cannot queue it a second time."""
+        self.linked: dict[tuple[Path, str], tuple[int, float]] = {}
+        """Waiting files with other hard links → (inode, monotonic time first seen so)."""
+        self.link_checks: set[tuple[Path, str]] = set()
+        """Files of :attr:`linked` whose next look is already scheduled."""
+        self.overflow_scan = False
+        """A full scan after an event-queue overflow is scheduled."""
 
     def on_fs_event(self, kind: str, path: Path) -> None:
         """A watcher event (see :data:`dispatchd.watcher.Notify`), on the event loop."""
         if kind == "agent-event":
             self.engine.completion.take_agent_events()
+        elif kind == "overflow":
+            self.overflowed()
         elif kind == "discover":
             self.discover()
             for project in self.projects:
@@ -53,6 +77,28 @@ class Intake:
             else:
                 self.ingest(project, name, settle=0.0 if kind == "file" else None)
 
+    def overflowed(self) -> None:
+        """The kernel dropped file-system events: scan everything now (once per burst)."""
+        if self.overflow_scan:
+            return
+        self.overflow_scan = True
+        try:
+            limit = f" (now {MAX_QUEUED_EVENTS.read_text().strip()})"
+        except OSError:
+            limit = ""
+        log.warning("the file-system event queue overflowed: events were lost; scanning every "
+                    "inbox now (if this recurs, raise the sysctl fs.inotify.max_queued_events%s)",
+                    limit)
+        self.engine.call_later(0.0, self._scan_after_overflow)
+
+    def _scan_after_overflow(self) -> None:
+        self.overflow_scan = False
+        try:
+            self.engine.full_scan()
+        except Exception:
+            log.exception("error in the scan after an event-queue overflow; the periodic scan "
+                          "retries")
+
     def discover(self) -> None:
         """Projects (S1): dedicated sessions' projects and every folder under the projects dirs."""
         config, store = self.engine.config, self.engine.store
@@ -67,7 +113,7 @@ class Intake:
         self.projects = found
         fixed = [*config.projects_dirs, events_dir(config.state_dir)]
         watched = {project: store.watch_folder(project) for project in found}
-        self.engine.watcher.sync([*fixed, *watched.values()])
+        self.engine.watcher.sync(self._with_parents(fixed, watched))
         for _ in range(3):
             # A folder created (say, inbox/ by `mkdir -p`) before the watch on its parent was
             # in place sent no event: look again now that the watches are in place.
@@ -75,10 +121,22 @@ class Intake:
             if not moved:
                 break
             watched.update((p, store.watch_folder(p)) for p in moved)
-            self.engine.watcher.sync([*fixed, *watched.values()])
+            self.engine.watcher.sync(self._with_parents(fixed, watched))
             new |= moved
         for project in new:
             self.scan_project(project)
+
+    @staticmethod
+    def _with_parents(fixed: list[Path], watched: dict[Path, Path]) -> list[Path]:
+        """Each project's watched folder and, below the project, its parent: the parent's
+        events tell when the inbox (or ``.agent-queue``) is renamed away or made anew,
+        which its own watch, following the moved folder, never would."""
+        folders = list(fixed)
+        for project, folder in watched.items():
+            folders.append(folder)
+            if folder != project:
+                folders.append(folder.parent)
+        return folders
 
     def full_scan(self) -> None:
         """The safety net (S2): every project, every inbox."""
@@ -116,6 +174,8 @@ class Intake:
             return
         if self.known.get(project, {}).get(name) == fingerprint:
             return
+        if self._held_for_links(project, name):
+            return
         try:
             task = engine.store.load(project, name, engine.config.settle_time
                                      if settle is None else settle)
@@ -143,6 +203,43 @@ class Intake:
         engine.queue.add(task, key)
         engine.wake()
 
+    def _held_for_links(self, project: Path, name: str) -> bool:
+        """True while a waiting file has other hard links: it is not read, and is looked at
+        again soon. After :data:`HARD_LINK_GRACE` with them it is set aside (also True)."""
+        key = (project, name)
+        try:
+            st = os.lstat(inbox_of(project) / name)
+        except OSError:
+            st = None
+        if (st is None or st.st_nlink < 2 or not stat.S_ISREG(st.st_mode)
+                or unsafe_inbox(project)):  # gone, or for the store to refuse or read
+            self.linked.pop(key, None)
+            return False
+        now, others = time.monotonic(), st.st_nlink - 1
+        inode, since = self.linked.get(key, (None, now))
+        if inode != st.st_ino:  # first seen so (or another file under the same name)
+            since = now
+            log.info("task %s has %d other hard link(s): not read while it has them, set aside "
+                     "if they stay %gs", for_log(name), others, HARD_LINK_GRACE)
+        waited = now - since
+        if waited >= HARD_LINK_GRACE:
+            self.linked.pop(key, None)
+            self.reject(project, name, f"hard link: {name} still has {others} other link(s) to "
+                        f"the same file after {HARD_LINK_GRACE:g}s; dispatchd refuses files "
+                        "that also live elsewhere (copy or move the file into the inbox instead)")
+            return True
+        self.linked[key] = (st.st_ino, since)
+        if key not in self.link_checks:  # looked at quickly, then less and less often
+            self.link_checks.add(key)
+            delay = min(HARD_LINK_GRACE - waited, max(0.05, waited))
+            self.engine.call_later(delay + 0.001, self._check_links_again, project, name)
+        return True
+
+    def _check_links_again(self, project: Path, name: str) -> None:
+        self.link_checks.discard((project, name))
+        if (project, name) in self.linked:
+            self.ingest(project, name, settle=None)
+
     def requeue(self, project: Path, names: tuple[str, ...]) -> None:
         """Read a task a launch has just moved back into the inbox (and unpin its names)."""
         for name in names:
@@ -153,6 +250,7 @@ class Intake:
 
     def forget(self, project: Path, name: str) -> None:
         self.known.get(project, {}).pop(name, None)
+        self.linked.pop((project, name), None)
         self.engine.queue.discard_file(project, name)
 
     def reject(self, project: Path, name: str, reason: str) -> None:

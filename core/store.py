@@ -322,7 +322,8 @@ class FileStore:
             # waited while the daemon was down); never later than now.
             seen = min(time.time(), st.st_mtime)
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(seen))
-            found = _Arrival(f"{stamp}-{secrets.token_hex(3)}", seen)
+            # 48 random bits: thousands of files in one second still get distinct ids
+            found = _Arrival(f"{stamp}-{secrets.token_hex(6)}", seen)
             self._remember(project, st, found)
         return found
 

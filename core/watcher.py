@@ -9,7 +9,10 @@ counts once it has not changed for ``settle_time``. Folders that may become proj
 inboxes are watched too (non-recursively), so projects created while running
 are found at once; the periodic full scan remains the source of truth and
 catches anything the watcher missed. A watch that cannot be added (inotify
-limit reached) is logged, and that folder is served by polling alone.
+limit reached) is logged, and that folder is served by polling alone. When the
+kernel's event queue overflows (events were dropped), the engine is told at
+once (``overflow``) and scans every inbox instead of waiting for the next
+periodic scan.
 """
 
 from __future__ import annotations
@@ -40,7 +43,11 @@ log = logging.getLogger(__name__)
 Notify = Callable[[str, Path], None]
 """``notify(kind, path)``, called from the observer thread; kinds: ``file`` (complete task
 file), ``created`` (maybe still being written), ``gone`` (left the inbox),
-``discover`` (a folder appeared or vanished), ``agent-event`` (a callback file)."""
+``discover`` (a folder appeared or vanished), ``agent-event`` (a callback file),
+``overflow`` (the kernel dropped events: scan everything; the path is meaningless)."""
+
+WATCHDOG_LOGGER = "watchdog"
+"""Where :class:`_OverflowSpotter` listens (watchdog's modules log below this name)."""
 
 
 def _is_inbox(folder: Path) -> bool:
@@ -95,6 +102,40 @@ class _Handler(FileSystemEventHandler):
             self.notify("gone", src)
 
 
+class _OverflowSpotter(logging.Handler):
+    """Turns watchdog's "inotify queue overflowed" warning into an ``overflow`` notification.
+
+    When more events are pending than ``/proc/sys/fs/inotify/max_queued_events``,
+    the kernel drops the rest and queues one ``IN_Q_OVERFLOW``. watchdog (7.x)
+    handles it internally (``InotifyWatchGroup.on_queue_overflow``, which rebuilds
+    recursive watches only) and says so only as a warning on its logger
+    ``watchdog.observers.inotify_c`` ("Inotify queue overflowed; filesystem events
+    were lost"); no event reaches a handler, and there is no public hook. The
+    alternatives are private (subclassing its emitter and watch group, or adding
+    a callback to the observer's ``_inotify_fd``) and would break silently on
+    any refactoring of its internals. A logging handler uses public API only:
+    if a later watchdog words the warning differently, nothing breaks, and an
+    overflow is caught by the periodic scan, as before this handler existed.
+
+    The handler matches the warning's format string (never its arguments, which may
+    hold paths), at level WARNING or above, below the ``watchdog`` logger. It is
+    called on watchdog's reader thread, so it only calls ``notify``, which hands the
+    news to the event loop. Since loggers are process-wide, every running
+    :class:`Watcher` of the process hears every overflow (one per daemon in practice).
+    """
+
+    def __init__(self, notify: Notify) -> None:
+        super().__init__(logging.WARNING)
+        self.notify = notify
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if isinstance(record.msg, str) and "overflow" in record.msg.lower():
+                self.notify("overflow", Path())
+        except Exception:  # never let our notification break watchdog's thread
+            self.handleError(record)
+
+
 def _inode(folder: Path) -> int | None:
     try:
         st = folder.stat()
@@ -117,7 +158,9 @@ class Watcher:
     def __init__(self, notify: Notify, events_dir: Path | None = None) -> None:
         self.dead: set[Path] = set()
         """Watched folders reported deleted or moved: their watch no longer sees anything."""
-        self.handler = _Handler(notify, events_dir, self.dead.add)
+        self.handler = _Handler(notify, events_dir, lambda folder: self.dead.add(folder))
+        # (not ``self.dead.add``: ``sync`` replaces the set, and the handler must reach the new one)
+        self.overflow = _OverflowSpotter(notify)
         self.observer: Any = None
         self.started = False
         self.watches: dict[Path, tuple[Any, int]] = {}
@@ -141,10 +184,18 @@ class Watcher:
             self.observer = None
             return False
         self.started = True
+        watchdog_log = logging.getLogger(WATCHDOG_LOGGER)
+        if self.overflow not in watchdog_log.handlers:
+            watchdog_log.addHandler(self.overflow)
+            if not logging.getLogger(f"{WATCHDOG_LOGGER}.observers.inotify_c").isEnabledFor(
+                    logging.WARNING):
+                log.info("watchdog's warnings are turned off: an inotify queue overflow is "
+                         "only noticed by the next periodic scan")
         return True
 
     def stop(self) -> None:
         self.started = False
+        logging.getLogger(WATCHDOG_LOGGER).removeHandler(self.overflow)
         if self.observer is not None:
             self.observer.stop()
             self.observer.join(timeout=5)

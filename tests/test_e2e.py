@@ -185,6 +185,36 @@ def test_completion_from_the_screen_when_no_hook_reports(tmp_path, tmux: TmuxSer
     assert not agent_log.records("hook")
 
 
+def test_an_agent_error_fails_the_task_with_its_reason(tmp_path, tmux: TmuxServer,
+                                                       agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    tmux("set-environment", "-g", "FAKEAGENT_MODE", "fail-turn")
+    make_daemon({"pool": _autonomous(1)}).start()
+    write_task(project, "t.md", "the model will fail")
+    failed = project / ".agent-queue" / "failed"
+    (reason,) = wait_for(lambda: list(failed.glob("*.t.md.reason")), 20, "failed with a reason")
+    assert "the agent reported a failure: server_error" in reason.read_text()
+    assert len(agent_log.submits()) == 1
+
+
+def test_an_interrupted_turn_ends_from_the_screen_and_says_so(tmp_path, tmux: TmuxServer,
+                                                              agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    make_daemon({"pool": _autonomous(1)}).start()
+    write_task(project, "long.md", "a long turn\nSLEEP=60")
+    write_task(project, "next.md", "the next task")
+    wait_for(lambda: agent_log.submits(), 20, "first task submitted")
+    wait_for(lambda: "esc to interrupt" in tmux.screen("auto-1"), 10, "agent busy")
+    tmux("send-keys", "-t", "=auto-1:", "Escape")  # Claude Code runs no Stop hook for this
+    done = project / ".agent-queue" / "done"
+    (reason,) = wait_for(lambda: list(done.glob("*.long.md.reason")), 20, "ended from the screen")
+    assert reason.read_text().startswith("interrupted")
+    wait_for(lambda: len(agent_log.submits()) == 2, 20, "the session takes the next task")
+    assert agent_log.records("interrupted") and not agent_log.records("done")[1:]
+
+
 def test_broken_task_file_is_set_aside_and_the_daemon_runs_on(
         tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
     (project,) = _projects(tmp_path, "p")
@@ -206,12 +236,12 @@ def test_hostile_project_and_file_names_run_no_command(tmp_path, tmux: TmuxServe
     evil.mkdir(parents=True)
     tmux.new_session("auto-1")
     make_daemon({"pool": _autonomous(1)}).start()
-    write_task(evil, "t$(touch PWNED3);.md", "body with ; Enter and \x1b[201~ inside\x07")
+    write_task(evil, "t$(touch PWNED3);.md", "body with ; Enter Escape C-c and \x1b[201~ inside\x07")
     wait_for(lambda: len(agent_log.submits()) == 1, 20, "submit")
     rec = agent_log.submits()[0]
     assert Path(rec["cwd"]) == evil
     assert "\x1b" not in rec["text"] and "\x07" not in rec["text"]
-    assert "body with ; Enter and [201~ inside" in rec["text"]
+    assert "body with ; Enter Escape C-c and [201~ inside" in rec["text"]
     assert not list(tmp_path.rglob("PWNED*")) and not list(Path.cwd().glob("PWNED*"))
     write_task(evil, "log\x1b]52;c;aGk=\x07\nFORGED line.md", "names reach logs escaped")
     wait_for(lambda: len(agent_log.submits()) == 2, 20, "second submit")
@@ -409,6 +439,15 @@ def test_inbox_deleted_and_recreated_is_still_watched(tmp_path, tmux: TmuxServer
     time.sleep(0.3)
     write_task(project, "again.md", "after re-creation")
     wait_for(lambda: agent_log.submits(), 20, "submit from the re-created inbox")
+    inbox.rename(project / ".agent-queue" / "old-inbox")  # renamed away, then a new one
+    time.sleep(0.3)
+    (project / ".agent-queue" / "old-inbox" / "stale.md").write_text("not in an inbox")
+    inbox.mkdir()
+    time.sleep(0.3)
+    write_task(project, "third.md", "after the rename")
+    wait_for(lambda: len(agent_log.submits()) == 2, 20, "submit from the new inbox")
+    time.sleep(0.5)
+    assert [r["text"].split("] ")[0] for r in agent_log.submits()] == ["[again.md", "[third.md"]
 
 
 def test_projects_dir_behind_a_symlink_is_watched(tmp_path, tmux: TmuxServer,

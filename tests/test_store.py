@@ -1,14 +1,20 @@
-"""The file store: claims are atomic and exclusive, states are folders, nothing is overwritten."""
+"""The file store: claims are atomic and exclusive, states are folders, nothing is overwritten;
+a file that also lives elsewhere (a hard link) is not read, and is set aside if it stays so."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from harness import write_task
 
+from dispatchd import intake
+from dispatchd.config import Config
+from dispatchd.engine import Engine
 from dispatchd.fsio import move_durable
 from dispatchd.queue import TaskQueue
 from dispatchd.store import FileStore, NotSettled, inbox_of
@@ -137,3 +143,74 @@ def test_queue_orders_by_key_and_forgets_files(project):
     assert q.position(q.get_file(project, "x.md").id) == 2
     q.discard_file(project, "y.md")
     assert [t.name for t in q] == ["z.md", "x.md"] and len(q) == 2
+
+
+def _with_engine(tmp_path: Path, pm, scenario: Callable[[Engine], Awaitable[None]]) -> Engine:
+    """Run ``scenario`` on an engine (no tmux, no watcher) whose loop runs its timers."""
+    cfg = Config(projects_dirs=(tmp_path / "projects",), state_dir=tmp_path / "state",
+                 settle_time=0.0)
+    engine = Engine(cfg, pm, store=FileStore(), transport=object())  # type: ignore[arg-type]
+
+    async def main() -> None:
+        engine._loop = asyncio.get_running_loop()  # what Engine.run does first
+        await scenario(engine)
+
+    asyncio.run(main())
+    return engine
+
+
+async def _until(cond: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+def test_a_hard_link_that_stays_is_set_aside_after_the_grace(tmp_path, pm, monkeypatch):
+    monkeypatch.setattr(intake, "HARD_LINK_GRACE", 0.6)
+    original = tmp_path / "elsewhere" / "notes.md"
+    original.parent.mkdir()
+    original.write_text("private notes")
+    inbox = inbox_of(tmp_path / "projects" / "p")
+    inbox.mkdir(parents=True)
+    failed = inbox.parent / "failed"
+
+    async def scenario(engine: Engine) -> None:
+        os.link(original, inbox / "x.md")
+        engine.full_scan()
+        await asyncio.sleep(0.3)  # within the grace: waiting, neither read nor set aside
+        assert len(engine.queue) == 0 and not failed.exists()
+        await _until(lambda: failed.exists() and not (inbox / "x.md").exists(), 5, "set aside")
+
+    engine = _with_engine(tmp_path, pm, scenario)
+    assert len(engine.queue) == 0
+    [reason] = failed.glob("*.x.md.reason")
+    text = reason.read_text()
+    assert text.startswith("hard link: x.md still has 1 other link(s) to the same file after 0.6s")
+    assert "dispatchd refuses files that also live elsewhere" in text
+    assert [p.name for p in failed.glob("*.x.md")] == [reason.name.removesuffix(".reason")]
+    assert original.read_text() == "private notes"  # the original is where it was, unchanged
+    assert original.stat().st_nlink == 2  # (its second name is now in failed/; never deleted)
+
+
+def test_a_file_published_by_link_then_unlink_is_queued_not_set_aside(tmp_path, pm, monkeypatch):
+    monkeypatch.setattr(intake, "HARD_LINK_GRACE", 10.0)
+    staged = tmp_path / "projects" / "p" / ".agent-queue" / "tmp" / "y.md"
+    staged.parent.mkdir(parents=True)
+    staged.write_text("---\npriority: high\n---\ndo it\n")
+    inbox = inbox_of(tmp_path / "projects" / "p")
+    inbox.mkdir()
+
+    async def scenario(engine: Engine) -> None:
+        engine.intake.discover()
+        os.link(staged, inbox / "y.md")
+        engine.intake.on_fs_event("created", inbox / "y.md")  # the event a link makes
+        await asyncio.sleep(0.3)
+        assert len(engine.queue) == 0  # not read while it has another name
+        os.unlink(staged)  # no event in the inbox says so: dispatchd looks again by itself
+        await _until(lambda: len(engine.queue) == 1, 5, "the task queued")
+
+    engine = _with_engine(tmp_path, pm, scenario)
+    [task] = engine.queue
+    assert task.name == "y.md" and task.priority == "high" and task.body == "do it"
+    assert not (inbox.parent / "failed").exists() and (inbox / "y.md").exists()
