@@ -4,9 +4,10 @@ An agent's hook (Claude Code's ``UserPromptSubmit``, ``Stop``) runs the short
 shell command of :func:`hook_command`, which saves the hook's JSON payload as
 ``<unique>.<event>.<session>.<task>.json`` (atomically, through a rename);
 ``dispatchd hook EVENT --session S --task ID`` writes the same file from
-anywhere else. The daemon watches the folder, reads each file once and deletes
-it. Files survive a daemon restart, and the task id in each name means a late
-``Stop`` for an older task never frees a session busy with a newer one.
+anywhere else. The daemon watches the folder and deletes each file only once
+what it reports is on record (an acknowledgement saved, a finished task moved),
+so a crash in between reads it again at the restart. The task id in each name
+means a late ``Stop`` for an older task never frees a session busy with a newer one.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class AgentEvent:
     task_id: str
     payload: dict[str, Any]
     ts: float
+    path: Path | None = None
+    """Its file, to :func:`consume` once handled."""
 
 
 def events_dir(state_dir: Path) -> Path:
@@ -67,13 +70,22 @@ def post_event(state_dir: Path, event: str, session: str, task_id: str,
 
 
 def peek_events(state_dir: Path) -> list[AgentEvent]:
-    """Read every pending event without consuming it (used at start, before sessions exist)."""
+    """Every pending event, oldest first, left in place (:func:`consume` each once handled).
+
+    Unreadable files are logged and removed.
+    """
     return _read_events(state_dir, remove=False)
 
 
 def take_events(state_dir: Path) -> list[AgentEvent]:
-    """Read and remove every pending event, oldest first; unreadable files are logged and dropped."""
+    """Read and remove every pending event, oldest first (for tools; the daemon peeks)."""
     return _read_events(state_dir, remove=True)
+
+
+def consume(event: AgentEvent) -> None:
+    """Remove a handled event's file."""
+    if event.path is not None:
+        event.path.unlink(missing_ok=True)
 
 
 def _read_events(state_dir: Path, remove: bool) -> list[AgentEvent]:
@@ -101,11 +113,12 @@ def _read_events(state_dir: Path, remove: bool) -> list[AgentEvent]:
             except ValueError:
                 payload = {"raw": raw[:4096]}
             out.append(AgentEvent(parts[1], parts[2], parts[3],
-                                  payload if isinstance(payload, dict) else {}, mtime))
+                                  payload if isinstance(payload, dict) else {}, mtime, path))
         except FileNotFoundError:
             continue
         except (OSError, ValueError) as exc:
             log.warning("dropping unreadable agent event %s: %s", name, exc)
+            path.unlink(missing_ok=True)
         if remove:
             path.unlink(missing_ok=True)
     return out

@@ -18,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .callbacks import AgentEvent, take_events
+from .callbacks import AgentEvent, consume, peek_events
+from .faults import fault_point
 from .launcher import agent_exited, format_clock
 from .pool import LAUNCHING, WORKING, Session
 from .task import Task
@@ -50,6 +52,8 @@ class CompletionWatch:
         self._ack_waiters: dict[str, asyncio.Event] = {}
         self.reporting: set[str] = set()
         """Sessions whose agent's failure report is being read (see ``FAILURE_REDRAW``)."""
+        self.handling: set[Path] = set()
+        """Event files being acted on: read again meanwhile, they are skipped; removed after."""
 
     async def wait_ack(self, task_id: str, timeout: float) -> bool:
         """Wait until the agent acknowledges ``task_id``; False after ``timeout`` seconds."""
@@ -72,7 +76,14 @@ class CompletionWatch:
     def forget(self, task_id: str) -> None:
         """The task ended: drop what was kept about it."""
         self.acked.discard(task_id)
-        self.early.pop(task_id, None)
+        event = self.early.pop(task_id, None)
+        if event is not None:
+            self._done(event)
+
+    def _done(self, event: AgentEvent) -> None:
+        consume(event)
+        if event.path is not None:
+            self.handling.discard(event.path)
 
     def started(self, session: Session) -> None:
         """The session's task was submitted: apply an event that came before we were done."""
@@ -81,25 +92,42 @@ class CompletionWatch:
             asyncio.get_running_loop().create_task(self._apply(session, event))
 
     def take_agent_events(self) -> None:
-        for event in take_events(self.engine.config.state_dir):
+        """Act on the events in the folder; each file goes once what it says is on record."""
+        for event in peek_events(self.engine.config.state_dir):
+            if event.path in self.handling:
+                continue
             session = self.engine.pool.get(event.session)
             task = session.task if session else None
             if session is None or task is None or task.id != event.task_id:
                 log.info("ignoring %s event for task %s: session %s no longer holds it",
                          event.event, event.task_id, event.session)
+                consume(event)
                 continue
             if event.event == "prompt-submit":
+                fault_point("before_ack")
                 self.acked.add(task.id)
                 self.engine.save_inflight()  # delivered: a restart now keeps it with its session
+                consume(event)
                 if task.id in self._ack_waiters:
                     self._ack_waiters[task.id].set()
                 continue
+            if session.state not in (LAUNCHING, WORKING):
+                consume(event)  # already finishing: this report changes nothing
+                continue
+            if event.path is not None:
+                self.handling.add(event.path)
             if session.state == LAUNCHING:
                 self.early[task.id] = event
-            elif session.state == WORKING:
+            else:
                 asyncio.get_running_loop().create_task(self._apply(session, event))
 
     async def _apply(self, session: Session, event: AgentEvent) -> None:
+        try:
+            await self._act(session, event)
+        finally:
+            self._done(event)
+
+    async def _act(self, session: Session, event: AgentEvent) -> None:
         if event.event == "stop":
             await self.engine.finish(session, "done", task_id=event.task_id)
         elif event.event == "stop-failure":

@@ -12,7 +12,7 @@ import os
 import sys
 
 POINTS = ("after_claim", "after_launch", "after_mark_sent", "after_paste", "after_enter",
-          "before_archive")
+          "before_ack", "before_archive")
 """The named steps, in the order a dispatch passes them."""
 
 ENV = "DISPATCHD_FAULT"

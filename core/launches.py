@@ -175,7 +175,7 @@ class Launches:
                 await e.transport.reset(pane)  # never leave a half-started agent behind
         if hold_until is None:
             task = task.moved(task.path, attempts=task.attempts + 1)
-        e.completion.early.pop(task.id, None)
+        e.completion.forget(task.id)
         given_up = None
         names = (task.name, f"{task.id}.{task.name}")  # where release may put it
         if task.path.parent.name == "claimed":
