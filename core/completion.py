@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .agents import AgentProfile
 from .callbacks import AgentEvent, consume, peek_events
 from .faults import fault_point
 from .launcher import agent_exited, format_clock
@@ -72,6 +73,10 @@ class CompletionWatch:
             return True
         finally:
             self._ack_waiters.pop(task_id, None)
+
+    def agent_of(self, session: Session) -> AgentProfile:
+        """The profile of the agent working in ``session`` (the default one if unknown)."""
+        return session.profile or self.engine.agents.get(None)
 
     def forget(self, task_id: str) -> None:
         """The task ended: drop what was kept about it."""
@@ -188,7 +193,7 @@ class CompletionWatch:
         if await self._usage_limited(session, task, screen):
             return
         idle = self.engine.hook.agent_idle(screen=screen, task=task, session=session.info(),
-                                           config=self.engine.config)
+                                           config=self.engine.config, agent=self.agent_of(session))
         if idle is None:
             return
         if not idle:
@@ -209,7 +214,8 @@ class CompletionWatch:
                 screen = await e.transport.capture(session.pane)
             except TransportError:
                 return False
-        until = e.hook.agent_usage_limit(screen=screen, task=task, config=e.config)
+        until = e.hook.agent_usage_limit(screen=screen, task=task, config=e.config,
+                                         agent=self.agent_of(session))
         if until is None or session.task is not task:
             return False
         session.cooldown_until = max(session.cooldown_until, until)

@@ -24,6 +24,8 @@ T = TypeVar("T")
 
 SESSION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_@+=-]{0,99}$")
 """tmux rewrites ``.`` and ``:`` in session names, so such names could never match."""
+AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+"""An agent profile's name (``agent: codex``): never an option, never a path."""
 
 
 class ConfigError(Exception):
@@ -40,6 +42,8 @@ class DedicatedSession:
 
     name: str
     project: Path
+    agent: str | None = None
+    """The agent this session runs (``None``: the default agent)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ class AutonomousPool:
     start_index: int = 1
     min: int = 0
     max: int = 4
+    agent: str | None = None
+    """The agent these sessions run (``None``: the default agent)."""
 
     def names(self) -> list[str]:
         return [f"{self.prefix}{i}" for i in range(self.start_index, self.start_index + self.max)]
@@ -61,6 +67,17 @@ class TmuxServer:
 
     socket_name: str | None = None
     socket_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """What the config says about one agent (``agents.<name>``)."""
+
+    command: tuple[str, ...] = ()
+    """The program and fixed arguments; empty: the profile's own ``program``."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Every other key, for the agent's profile to read (e.g. ``trust_projects``)."""
 
 
 @dataclass(frozen=True)
@@ -86,8 +103,13 @@ class Config:
     watch_events: bool = True
     """False: no file-system events, the periodic scan alone (for NFS/SMB inboxes)."""
     max_task_bytes: int = 1024 * 1024
-    agent_command: tuple[str, ...] = ("claude",)
+    agent_command: tuple[str, ...] = ()
+    """Shorthand for the default agent's ``agents.<name>.command``."""
     agent_env: Mapping[str, str] = field(default_factory=dict)
+    """Added to every agent's environment (``agents.<name>.env`` wins)."""
+    default_agent: str | None = None
+    """``agents.default``: the agent of tasks and sessions that name none."""
+    agents: Mapping[str, AgentSettings] = field(default_factory=dict)
     message_footer: str = (
         "IMPORTANT: carry out the actions this task asks for; do not only describe them."
     )
@@ -99,6 +121,23 @@ class Config:
     def session_names(self) -> list[str]:
         """Every session dispatchd may touch, dedicated first (S5)."""
         return [d.name for d in self.dedicated] + self.autonomous.names()
+
+    def agent_settings(self, name: str, is_default: bool) -> AgentSettings:
+        """The settings for agent ``name``, with ``agent_command``/``agent_env`` applied."""
+        own = self.agents.get(name, AgentSettings())
+        command = own.command or (self.agent_command if is_default else ())
+        return AgentSettings(command, {**self.agent_env, **own.env}, own.options)
+
+    def agent_names(self) -> dict[str, str]:
+        """Every agent the config names, with the key that names it (to check they exist)."""
+        named = {f"agents.{n}": n for n in self.agents}
+        if self.default_agent:
+            named["agents.default"] = self.default_agent
+        if self.autonomous.agent:
+            named["pool.autonomous.agent"] = self.autonomous.agent
+        named.update((f"pool.dedicated[{i}].agent", d.agent)
+                     for i, d in enumerate(self.dedicated) if d.agent)
+        return named
 
 
 BUILTIN_DEFAULTS: dict[str, Any] = {"dispatcher": {"projects_dir": "~/projects"}}
@@ -141,6 +180,7 @@ def parse_config(data: object, source: str, base_dir: Path) -> Config:
     pool = r.mapping(top.get("pool", {}), "pool")
     disp = r.mapping(top.get("dispatcher", {}), "dispatcher")
     tmux = r.mapping(top.get("tmux", {}), "tmux")
+    default_agent, agents = _agents(r, top.get("agents", {}))
     r.warn_unknown(pool, "pool", {"dedicated", "autonomous", "shared_projects_dir"})
     r.warn_unknown(disp, "dispatcher", set(_DISPATCHER_KEYS) | {"projects_dir"})
     r.warn_unknown(tmux, "tmux", {"socket_name", "socket_path"})
@@ -166,7 +206,8 @@ def parse_config(data: object, source: str, base_dir: Path) -> Config:
     cfg = Config(
         source=source, dedicated=dedicated, autonomous=auto,
         projects_dirs=tuple(dict.fromkeys(dirs)), tmux=server,
-        extra={k: v for k, v in top.items() if k not in {"pool", "dispatcher", "tmux"}},
+        default_agent=default_agent, agents=agents,
+        extra={k: v for k, v in top.items() if k not in {"pool", "dispatcher", "tmux", "agents"}},
         **kwargs,
     )
     names = cfg.session_names()
@@ -237,17 +278,19 @@ def _dedicated(r: _Reader, value: object, key: str = "pool.dedicated") -> list[D
     out = []
     for i, item in enumerate(value):
         entry = r.mapping(item, f"{key}[{i}]")
-        r.warn_unknown(entry, f"{key}[{i}]", {"name", "project"})
+        r.warn_unknown(entry, f"{key}[{i}]", {"name", "project", "agent"})
         if "name" not in entry or "project" not in entry:
             raise r.fail(f"{key}[{i}]", "needs both 'name' and 'project'")
         out.append(DedicatedSession(_session_name(r, entry["name"], f"{key}[{i}].name"),
-                                    r.path(entry["project"], f"{key}[{i}].project")))
+                                    r.path(entry["project"], f"{key}[{i}].project"),
+                                    r.optional(entry.get("agent"), f"{key}[{i}].agent",
+                                               lambda v, k: _agent_name(r, v, k))))
     return out
 
 
 def _autonomous(r: _Reader, value: object, key: str = "pool.autonomous") -> AutonomousPool:
     entry = r.mapping(value, key)
-    r.warn_unknown(entry, key, {"prefix", "start_index", "min", "max"})
+    r.warn_unknown(entry, key, {"prefix", "start_index", "min", "max", "agent"})
     d = AutonomousPool()
     prefix = r.string(entry.get("prefix", d.prefix), f"{key}.prefix")
     _session_name(r, prefix, f"{key}.prefix")
@@ -256,10 +299,33 @@ def _autonomous(r: _Reader, value: object, key: str = "pool.autonomous") -> Auto
         start_index=r.integer(entry.get("start_index", d.start_index), f"{key}.start_index"),
         min=r.integer(entry.get("min", d.min), f"{key}.min"),
         max=r.integer(entry.get("max", d.max), f"{key}.max"),
+        agent=r.optional(entry.get("agent"), f"{key}.agent", lambda v, k: _agent_name(r, v, k)),
     )
     if pool.min > pool.max:
         raise r.fail(f"{key}.min", f"min ({pool.min}) is larger than max ({pool.max})")
     return pool
+
+
+def _agent_name(r: _Reader, value: object, key: str) -> str:
+    name = r.string(value, key)
+    if not AGENT_NAME.match(name):
+        raise r.fail(key, f"{name!r} is not an agent name (letters, digits, '.', '_', '-')")
+    return name
+
+
+def _agents(r: _Reader, value: object) -> tuple[str | None, dict[str, AgentSettings]]:
+    """``agents:``: ``default: <name>`` and one mapping per agent (command, env, options)."""
+    section = r.mapping(value, "agents")
+    default = r.optional(section.pop("default", None), "agents.default",
+                         lambda v, k: _agent_name(r, v, k))
+    out = {}
+    for name, raw in section.items():
+        key = f"agents.{_agent_name(r, name, 'agents')}"
+        entry = r.mapping(raw, key)
+        out[name] = AgentSettings(
+            command=_command(r, entry.pop("command"), f"{key}.command") if "command" in entry else (),
+            env=_env(r, entry.pop("env", {}), f"{key}.env"), options=entry)
+    return default, out
 
 
 def _command(r: _Reader, value: object, key: str) -> tuple[str, ...]:

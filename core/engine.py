@@ -19,6 +19,7 @@ from typing import Any
 
 import pluggy
 
+from .agents import AgentProfile, AgentRegistry, UnknownAgent
 from .callbacks import events_dir, peek_events
 from .completion import CompletionWatch
 from .config import Config
@@ -56,8 +57,9 @@ class Engine:
         if self.store is None or self.transport is None:
             raise SetupError("no plugin provides a " + ("task store" if self.store is None
                              else "session transport") + " (is the built-in 'local' blocked?)")
+        self.agents = self._agents()
         self.state = StateDir(config.state_dir)
-        self.launcher = Launcher(config, self.hook, self.transport)
+        self.launcher = Launcher(config, self.hook, self.transport, self.agents)
         self.pool = Pool(config)
         self.queue = TaskQueue()
         self.dry_run = dry_run
@@ -69,6 +71,18 @@ class Engine:
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._status_pending = False
+
+    def _agents(self) -> AgentRegistry:
+        """The installed agent profiles; every agent the config names must be one of them."""
+        profiles: list[AgentProfile] = []
+        self.hook.register_agents(register=profiles.append)
+        if not profiles:
+            raise SetupError("no plugin provides an agent (is the built-in 'claude' blocked?)")
+        registry = AgentRegistry(profiles)
+        for key, name in self.config.agent_names().items():
+            if name not in registry:
+                raise SetupError(f"{self.config.source}: {key}: {registry.unknown(name)}")
+        return AgentRegistry(profiles, self.config.default_agent)
 
     # -- lifecycle -------------------------------------------------------
     async def run(self) -> None:
@@ -207,7 +221,8 @@ class Engine:
             candidates.remove(chosen)
             session = self.pool.sessions[name]
             if self.dry_run:
-                model = self.hook.choose_model(task=task, session=chosen, config=self.config)
+                model = self.hook.choose_model(task=task, session=chosen, config=self.config,
+                                               agent=self.agents.get(task.agent or chosen.agent))
                 log.info("DRY-RUN would dispatch session=%s task=%s model=%s", name,
                          for_log(task.name), model)
                 continue
@@ -275,6 +290,8 @@ class Engine:
                 session.model = rec.get("model")
                 session.exit_marker = rec.get("exit_marker") or ""
                 session.reports = bool(rec.get("reports", self.config.agent_hooks))
+                with contextlib.suppress(UnknownAgent):  # uninstalled since: the default reads it
+                    session.profile = self.agents.get(rec.get("agent"))
                 session.pane = PaneRef(session.name, rec.get("session_id") or "", rec["pane_id"])
                 if rec.get("phase") == LAUNCHING:  # moved to sent/, but nothing typed yet
                     self.store.release(task)
@@ -305,6 +322,7 @@ class Engine:
                 phase = s.phase if s.state == FINISHING else self._phase(s)
                 data[s.name] = {"task": s.task.id, "name": s.task.name, "path": str(s.task.path),
                                 "phase": phase, "exit_marker": s.exit_marker, "reports": s.reports,
+                                "agent": s.profile.name if s.profile else None,
                                 "model": s.model, "since": s.since,
                                 "pane_id": s.pane.pane_id if s.pane else None,
                                 "session_id": s.pane.session_id if s.pane else None}

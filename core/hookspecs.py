@@ -11,7 +11,7 @@ wait on I/O.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import hookspec
@@ -19,6 +19,7 @@ from . import hookspec
 if TYPE_CHECKING:
     import click
 
+    from .agents import AgentProfile
     from .config import Config
     from .hooktypes import AgentLaunch, SessionInfo
     from .store import TaskStore
@@ -69,67 +70,82 @@ def select_session(
     """
 
 
-@hookspec(firstresult=True)
-def choose_model(task: Task, session: SessionInfo, config: Config) -> str | None:
-    """Return the model name for ``task`` on ``session``.
+@hookspec
+def register_agents(register: Callable[[AgentProfile], None]) -> None:
+    """Call ``register(profile)`` for each agent CLI this plugin knows.
 
-    Default (S4): the task's ``model:`` field if set, else ``opus`` for
-    ``critical`` and ``sonnet`` for everything else.
+    A profile (:class:`dispatchd.agents.AgentProfile`) says how to start the
+    agent and how to read its screen; tasks pick one with ``agent:``, sessions
+    with ``agent`` in the pool config. Built-in: ``claude`` (the default),
+    ``codex``, ``gemini``, ``aider``.
+    """
+
+
+@hookspec(firstresult=True)
+def choose_model(task: Task, session: SessionInfo, config: Config,
+                 agent: AgentProfile) -> str | None:
+    """Return the model name for ``task`` on ``session``; ``""`` for the agent's own default.
+
+    Default (S4): the task's ``model:`` field if set, else the agent's choice
+    (Claude Code: ``opus`` for ``critical`` and ``sonnet`` for everything else).
     """
 
 
 @hookspec(firstresult=True)
 def agent_command(
-    task: Task, session: SessionInfo, model: str, config: Config
+    task: Task, session: SessionInfo, model: str, config: Config, agent: AgentProfile
 ) -> AgentLaunch | None:
     """Return how to start the agent for ``task``: argv and environment.
 
     The argv is executed directly in the task's project directory (no shell);
-    never build a command line by string formatting. Default: Claude Code,
-    ``claude --model <m> --dangerously-skip-permissions [--resume <id>]`` with
-    its ``Stop`` hook wired back to dispatchd.
+    never build a command line by string formatting. Default: the agent
+    profile's ``command()`` with ``agents.<name>`` from the config (Claude Code:
+    ``claude --model <m> --dangerously-skip-permissions [--resume <id>]
+    --settings <its hooks>``).
     """
 
 
 @hookspec(firstresult=True)
-def agent_ready(screen: str, task: Task, config: Config) -> bool | None:
+def agent_ready(screen: str, task: Task, config: Config, agent: AgentProfile) -> bool | None:
     """Return whether the agent shown on ``screen`` is ready to take the task.
 
-    ``screen`` is the text of the pane (``tmux capture-pane -p``). Default:
-    Claude Code's input line (``❯`` at column 0) is on screen and no busy
-    sign (``esc to interrupt``) is.
+    ``screen`` is the text of the pane (``tmux capture-pane -p``). Default: the
+    profile's ``ready()`` (its input line shows, no busy sign, no dialog).
     """
 
 
 @hookspec(firstresult=True)
-def agent_idle(screen: str, task: Task, session: SessionInfo, config: Config) -> bool | None:
+def agent_idle(screen: str, task: Task, session: SessionInfo, config: Config,
+               agent: AgentProfile) -> bool | None:
     """Return whether the agent on ``screen`` has finished its turn on ``task`` and waits.
 
     Used to detect completion when no agent hook reports it. Return ``None``
-    when the screen says nothing certain.
+    when the screen says nothing certain. Default: the profile's ``idle()``.
     """
 
 
 @hookspec(firstresult=True)
-def agent_input_pending(screen: str, task: Task, config: Config) -> bool | None:
+def agent_input_pending(screen: str, task: Task, config: Config,
+                        agent: AgentProfile) -> bool | None:
     """Return whether text sits unsubmitted in the agent's input box on ``screen``.
 
-    Used once per task when no acknowledgement came: only when this says yes is
-    a lone Enter sent again (the text itself is never typed twice). Default
-    (Claude Code): the ``❯`` input line holds text.
+    Asked when a submit is not confirmed (no acknowledgement, or the screen
+    shows no change): only when this says yes is a lone Enter sent again (the
+    text itself is never typed twice). Default: the profile's ``input_pending()``.
     """
 
 
 @hookspec(firstresult=True)
-def agent_usage_limit(screen: str, task: Task, config: Config) -> float | None:
+def agent_usage_limit(screen: str, task: Task, config: Config,
+                      agent: AgentProfile) -> float | None:
     """Return when the agent's usage limit lifts (a Unix time), if ``screen`` shows it was hit.
 
     Asked while the agent starts (before anything is typed: the task then goes
     back to its inbox untouched) and while it works (the task, already
     delivered, ends in ``failed/`` and is not re-sent). Either way the session
-    takes no task until that time. Default (Claude Code): "usage limit reached",
-    "limit reached", "hit your limit" near the bottom of the screen, with the
-    reset time it names, or one hour from now when it names none.
+    takes no task until that time. Default: the profile's ``usage_limit()``
+    (Claude Code: "… limit reached" or "hit your … limit" near the bottom of
+    the screen, with the reset time it names).
     """
 
 

@@ -22,6 +22,8 @@ class SessionInfo:
     """``idle``, ``launching``, ``working`` or ``cooldown``."""
     task: str | None = None
     """Name of the task it is working on, if any."""
+    agent: str | None = None
+    """The agent the pool config gives this session (``None``: the default agent)."""
 
 
 @dataclass(frozen=True)

@@ -191,6 +191,9 @@ class Intake:
             self.reject(project, name, f"invalid field session: {task.session!r} is not a "
                         "configured session")
             return
+        if task.agent is not None and task.agent not in engine.agents:
+            self.reject(project, name, f"invalid field agent: {engine.agents.unknown(task.agent)}")
+            return
         try:
             key = engine.hook.task_sort_key(task=task)
         except Exception:

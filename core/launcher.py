@@ -15,6 +15,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from .agents import AgentProfile, AgentRegistry, UnknownAgent
 from .config import Config
 from .durations import format_duration
 from .faults import fault_point
@@ -60,24 +61,38 @@ def exit_marker() -> str:
 
 
 class Launcher:
-    def __init__(self, config: Config, hook: Any, transport: SessionTransport) -> None:
-        self.config, self.hook, self.transport = config, hook, transport
+    def __init__(self, config: Config, hook: Any, transport: SessionTransport,
+                 agents: AgentRegistry) -> None:
+        self.config, self.hook, self.transport, self.agents = config, hook, transport, agents
 
-    def plan(self, task: Task, session: SessionInfo) -> tuple[str, AgentLaunch]:
+    def agent_for(self, task: Task, session: SessionInfo) -> AgentProfile:
+        """The task's ``agent:``, else the session's, else the default agent."""
+        try:
+            return self.agents.get(task.agent or session.agent)
+        except UnknownAgent as exc:
+            raise LaunchError(str(exc)) from None
+
+    def plan(self, task: Task, session: SessionInfo,
+             agent: AgentProfile) -> tuple[str, AgentLaunch]:
         """Model and agent command for ``task`` on ``session`` (the policy hooks)."""
-        model = self.hook.choose_model(task=task, session=session, config=self.config)
-        if not model:
+        model = self.hook.choose_model(task=task, session=session, config=self.config, agent=agent)
+        if model is None:
             raise LaunchError("no plugin chose a model")
         launch = self.hook.agent_command(task=task, session=session, model=model,
-                                         config=self.config)
+                                         config=self.config, agent=agent)
         if launch is None or not launch.argv:
             raise LaunchError("no plugin gave an agent command")
         env = {**self.config.agent_env, **launch.env, "DISPATCHD_SESSION": session.name,
                "DISPATCHD_TASK_ID": task.id, "DISPATCHD_STATE_DIR": str(self.config.state_dir)}
         return model, replace(launch, env=env)
 
-    async def start(self, pane: PaneRef, task: Task, launch: AgentLaunch, marker: str) -> None:
-        """Start a fresh agent in the task's project and wait until it is ready for input."""
+    async def start(self, pane: PaneRef, task: Task, launch: AgentLaunch, marker: str,
+                    agent: AgentProfile) -> None:
+        """Start a fresh agent in the task's project and wait until it is ready for input.
+
+        Nothing is typed while it shows a dialog (folder trust, first-run setup …):
+        the launch fails at ``prompt_timeout`` naming the dialog, for a person to answer.
+        """
         if not task.project.is_dir():
             raise LaunchError(f"project directory {task.project} does not exist")
         await self.transport.start(pane, task.project, launch, marker)
@@ -88,14 +103,21 @@ class Launcher:
             if agent_exited(screen, marker):
                 raise LaunchError("the agent exited before it was ready: "
                                   + _tail(screen.split(marker)[0]))
-            limit = self.hook.agent_usage_limit(screen=screen, task=task, config=self.config)
+            limit = self.hook.agent_usage_limit(screen=screen, task=task, config=self.config,
+                                                agent=agent)
             if limit is not None:
                 raise UsageLimited(limit)
-            if self.hook.agent_ready(screen=screen, task=task, config=self.config):
+            if self.hook.agent_ready(screen=screen, task=task, config=self.config, agent=agent):
                 return
             if time.monotonic() >= deadline:
-                raise LaunchError(f"agent not ready after "
-                                  f"{format_duration(self.config.prompt_timeout)}; "
+                waited = format_duration(self.config.prompt_timeout)
+                dialog = agent.dialog(screen)
+                if dialog:
+                    raise LaunchError(f"agent not ready after {waited}: it shows its {dialog} "
+                                      f"dialog, which dispatchd never answers; answer it in the "
+                                      f"session once (see docs/agents) — screen ends with: "
+                                      f"{_tail(screen)}")
+                raise LaunchError(f"agent not ready after {waited}; "
                                   f"screen ends with: {_tail(screen)}")
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, POLL_MAX)
@@ -105,17 +127,28 @@ class Launcher:
                                        config=self.config)
         return sanitize_for_terminal(text or "")
 
-    async def submit(self, pane: PaneRef, text: str) -> None:
-        """Bracketed paste, wait until the screen shows it, then a lone Enter (S8)."""
+    async def submit(self, pane: PaneRef, text: str, agent: AgentProfile) -> None:
+        """Paste as the agent's recipe says, wait until the screen shows it, then Enter (S8).
+
+        Default recipe: one bracketed paste and a lone Enter. Agents that read line by
+        line get the text plainly between the recipe's ``wrap`` lines.
+        """
+        recipe = agent.submit
+        if recipe.wrap:
+            await self.transport.paste(pane, recipe.wrap[0], bracketed=False)
+            await self.transport.press_enter(pane)
         before = await self.transport.capture(pane)
-        await self.transport.paste(pane, text)
+        await self.transport.paste(pane, text, bracketed=recipe.bracketed)
         fault_point("after_paste")
         deadline = time.monotonic() + PASTE_REGISTER_TIMEOUT
         while time.monotonic() < deadline:
             await asyncio.sleep(POLL_FIRST)
             if await self.transport.capture(pane) != before:
                 break
-        await asyncio.sleep(self.config.submit_delay)
+        await asyncio.sleep(max(self.config.submit_delay, recipe.enter_delay))
+        if recipe.wrap:
+            await self.transport.press_enter(pane)
+            await self.transport.paste(pane, recipe.wrap[1], bracketed=False)
         await self.transport.press_enter(pane)
 
 

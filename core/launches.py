@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from .agents import AgentProfile
 from .faults import fault_point
 from .launcher import LaunchError, UsageLimited, exit_marker
 from .pool import WORKING, Session
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+SCREEN_CONFIRM = 1.5
+"""Seconds the screen may take to show that a submit took (agents without acknowledgements)."""
 SUBMIT_GRACE = 10.0
 """At shutdown, how long a launch that already pasted may take to press Enter."""
 
@@ -75,10 +78,11 @@ class Launches:
             e.save_inflight()
             fault_point("after_claim")
             info = session.info()
-            model, launch = e.launcher.plan(task, info)
+            agent = session.profile = e.launcher.agent_for(task, info)
+            model, launch = e.launcher.plan(task, info, agent)
             session.model, session.exit_marker = model, exit_marker()
             session.reports = launch.acknowledges
-            await e.launcher.start(pane, task, launch, session.exit_marker)
+            await e.launcher.start(pane, task, launch, session.exit_marker, agent)
             fault_point("after_launch")
             message = e.launcher.message(task, info, model)
             task = await self._move(e.store.mark_sent, task, session.name)
@@ -86,10 +90,12 @@ class Launches:
             sent, session.task = True, task
             self.sending.add(session.name)
             e.save_inflight()
-            await e.launcher.submit(pane, message)
+            await e.launcher.submit(pane, message, agent)
             fault_point("after_enter")
             if launch.acknowledges:
-                await self._confirm(pane, task)
+                await self._confirm(pane, task, agent)
+            else:
+                await self._confirm_on_screen(pane, task, agent)
             submitted, session.state = True, WORKING
             e.save_inflight()
             e.notify("on_dispatched", task=task, session=session.info(), model=model)
@@ -125,7 +131,7 @@ class Launches:
                 del self.running[session.name]
             e.wake()
 
-    async def _confirm(self, pane: PaneRef, task: Task) -> None:
+    async def _confirm(self, pane: PaneRef, task: Task, agent: AgentProfile) -> None:
         """Wait for the agent's acknowledgement; one lone Enter if the text is still unsubmitted.
 
         Raises :class:`LaunchError` (the task then goes to ``indoubt/``) when none comes.
@@ -133,7 +139,7 @@ class Launches:
         e, half = self.engine, self.engine.config.ack_timeout / 2
         if not await e.completion.wait_ack(task.id, half):
             screen = await e.transport.capture(pane)
-            if e.hook.agent_input_pending(screen=screen, task=task, config=e.config):
+            if e.hook.agent_input_pending(screen=screen, task=task, config=e.config, agent=agent):
                 log.info("no acknowledgement for %s and its text is still in the input box: "
                          "pressing Enter once more", for_log(task.name))
                 await e.transport.press_enter(pane)
@@ -141,6 +147,32 @@ class Launches:
                 raise LaunchError(f"no acknowledgement from the agent within "
                                   f"{e.config.ack_timeout:g}s")
         e.store.note(task, "acknowledged")
+
+    async def _confirm_on_screen(self, pane: PaneRef, task: Task, agent: AgentProfile) -> None:
+        """For an agent that acknowledges nothing: the screen must show the submit took.
+
+        It took once the agent looks busy or its input box no longer holds the text.
+        While the text verifiably still sits there, one lone Enter (the agent's
+        Enter may have come too early, as with Gemini CLI); if it still sits there
+        after that, :class:`LaunchError` (the task goes to ``indoubt/``).
+        """
+        e = self.engine
+        for attempt in (1, 2):
+            deadline = time.monotonic() + SCREEN_CONFIRM
+            while True:
+                screen = await e.transport.capture(pane)
+                if agent.busy(screen) or not e.hook.agent_input_pending(
+                        screen=screen, task=task, config=e.config, agent=agent):
+                    e.store.note(task, "submitted", confirmed="screen")
+                    return
+                if time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(0.1)
+            if attempt == 1:
+                log.info("the text of %s is still in the agent's input box: pressing Enter once "
+                         "more", for_log(task.name))
+                await e.transport.press_enter(pane)
+        raise LaunchError("the text is still in the agent's input box after a second Enter")
 
     async def abandon(self, session: Session, task: Task) -> None:
         """Undo a launch that typed nothing: task back to the inbox, the pane back to a shell."""

@@ -25,7 +25,11 @@ BUILTIN_PLUGINS = (
     "dispatchd.plugins.selection",
     "dispatchd.plugins.models",
     "dispatchd.plugins.messages",
+    "dispatchd.plugins.agents",
     "dispatchd.plugins.claude",
+    "dispatchd.plugins.codex",
+    "dispatchd.plugins.gemini",
+    "dispatchd.plugins.aider",
     "dispatchd.plugins.dispatch_log",
     "dispatchd.plugins.local",
 )

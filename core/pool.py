@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .agents import AgentProfile
 from .config import Config
 from .hooktypes import SessionInfo, SessionKind
 from .task import Task
@@ -26,6 +27,10 @@ class Session:
     name: str
     kind: SessionKind
     project: Path | None = None
+    agent: str | None = None
+    """The agent the config gives this session (``None``: the default one)."""
+    profile: AgentProfile | None = None
+    """The profile of the agent now running for its task."""
     state: str = IDLE
     task: Task | None = None
     model: str | None = None
@@ -53,7 +58,7 @@ class Session:
         if state == IDLE and self.in_cooldown():
             state = "cooldown"
         return SessionInfo(self.name, self.kind, self.project, state,
-                           self.task.name if self.task else None)
+                           self.task.name if self.task else None, self.agent)
 
     def assign(self, task: Task, state: str) -> None:
         self.state, self.task, self.since = state, task, time.time()
@@ -63,6 +68,7 @@ class Session:
         if self.pane is not None:
             self.home_pane = self.pane
         self.state, self.task, self.model, self.pane = IDLE, None, None, None
+        self.profile = None
 
 
 class Pool:
@@ -71,9 +77,10 @@ class Pool:
     def __init__(self, config: Config) -> None:
         self.sessions: dict[str, Session] = {}
         for d in config.dedicated:
-            self.sessions[d.name] = Session(d.name, "dedicated", d.project.resolve())
+            self.sessions[d.name] = Session(d.name, "dedicated", d.project.resolve(), d.agent)
         for name in config.autonomous.names():
-            self.sessions.setdefault(name, Session(name, "autonomous"))
+            self.sessions.setdefault(name, Session(name, "autonomous",
+                                                   agent=config.autonomous.agent))
 
     def __iter__(self) -> Iterator[Session]:
         return iter(self.sessions.values())

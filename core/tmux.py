@@ -94,12 +94,13 @@ class TmuxTransport:
     async def capture(self, pane: PaneRef) -> str:
         return await self.run("capture-pane", "-p", "-J", "-t", pane.pane_id)
 
-    async def paste(self, pane: PaneRef, text: str) -> None:
+    async def paste(self, pane: PaneRef, text: str, bracketed: bool = True) -> None:
         await self.leave_modes(pane)
         buffer = f"dispatchd-{os.getpid()}-{secrets.token_hex(4)}"
         await self.run("load-buffer", "-b", buffer, "-", input=text.encode())
+        mode = ("-p",) if bracketed else ()  # plain: tmux turns each newline into Enter
         try:
-            await self.run("paste-buffer", "-p", "-d", "-b", buffer, "-t", pane.pane_id)
+            await self.run("paste-buffer", *mode, "-d", "-b", buffer, "-t", pane.pane_id)
         except TransportError:
             await self.run("delete-buffer", "-b", buffer)
             raise

@@ -75,8 +75,9 @@ class SessionTransport(Protocol):
         """The visible text of ``pane``."""
         ...
 
-    async def paste(self, pane: PaneRef, text: str) -> None:
-        """Paste ``text`` as one bracketed paste (newlines inside do not submit)."""
+    async def paste(self, pane: PaneRef, text: str, bracketed: bool = True) -> None:
+        """Paste ``text`` as one bracketed paste (newlines inside do not submit); with
+        ``bracketed=False`` as plain input, each newline an Enter."""
         ...
 
     async def press_enter(self, pane: PaneRef) -> None: ...

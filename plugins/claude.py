@@ -4,8 +4,10 @@ Launch (S7): ``claude --model <m> --dangerously-skip-permissions`` plus
 ``--resume <uuid>`` when ``~/.claude-context/<session>-resume-id.txt`` holds one
 (the file is consumed), and ``--settings`` carrying the ``UserPromptSubmit``
 (acknowledgement), ``Stop`` and ``StopFailure`` hooks that report back to
-dispatchd; the user's own ``~/.claude`` files are never edited. The
-program itself is ``dispatcher.agent_command`` (``claude`` by default).
+dispatchd, and ``skipDangerousModePermissionPrompt`` (the bypass warning would
+otherwise take the first keystrokes). ``--settings`` is merged with the user's
+own settings; their files are never edited, except the folder-trust answer
+when ``agents.claude.trust_projects`` is true (see :mod:`.claude_trust`).
 
 Screen: the input line is ``❯`` followed by a no-break space at column 0
 (dialog cursors are indented; past messages use an ASCII space), and the agent
@@ -22,22 +24,35 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from dispatchd import hookimpl
+from dispatchd.agents import AgentProfile
 from dispatchd.callbacks import hook_command
 from dispatchd.clock import next_time
-from dispatchd.config import Config
+from dispatchd.config import AgentSettings, Config
 from dispatchd.hooktypes import AgentLaunch, SessionInfo
+from dispatchd.plugins.claude_trust import trust_project
 from dispatchd.task import Task
 
 log = logging.getLogger(__name__)
 
 PROMPT = "❯"
+RULE = "─"
 NBSP = "\u00a0"
 BUSY_SIGNS = ("esc to interrupt",)
 PLACEHOLDERS = ("Once fixed, resend your message",)
 """Text Claude Code shows in an empty input box."""
+DIALOGS = {
+    "folder trust": ("Do you trust the files in this folder?", "Yes, I trust this folder",
+                     "Is this a project you created or one you trust?"),
+    "bypass permissions": ("running in Bypass Permissions mode", "Yes, I accept"),
+    "custom API key": ("Do you want to use this API key?", "Detected a custom API key"),
+    "first-run setup": ("Choose the text style", "Let's get started", "Select login method"),
+    "tool permission": ("Do you want to proceed?",),
+}
+"""Dialogs seen on real screens (AGENTS.md): dispatchd never types into one."""
 HOOK_EVENTS = {"UserPromptSubmit": "prompt-submit", "Stop": "stop", "StopFailure": "stop-failure"}
 """Claude Code hook → the ``dispatchd hook`` event it reports (acknowledgement, completion)."""
 LIMIT = re.compile(r"limit reached|hit your (?:[\w-]+ )?limit", re.IGNORECASE)
@@ -69,69 +84,92 @@ def take_resume_id(session: str) -> str | None:
     return text
 
 
-@hookimpl(trylast=True)
-def agent_command(task: Task, session: SessionInfo, model: str, config: Config) -> AgentLaunch:
-    argv = [*config.agent_command, "--model", model, "--dangerously-skip-permissions"]
-    resume = take_resume_id(session.name)
-    if resume:
-        argv += ["--resume", resume]
-    if config.agent_hooks:
-        hooks = {name: [{"hooks": [{"type": "command", "command": hook_command(
-                    config.state_dir, session.name, task.id, event)}]}]
-                 for name, event in HOOK_EVENTS.items()}
-        argv += ["--settings", json.dumps({"hooks": hooks}, separators=(",", ":"))]
-    env: dict[str, str | None] = {"CLAUDECODE": None}
-    if os.geteuid() == 0:
-        env["IS_SANDBOX"] = "1"  # else --dangerously-skip-permissions refuses to start as root
-    return AgentLaunch(argv=tuple(argv), env=env, acknowledges=config.agent_hooks)
-
-
 def _input_line(screen: str) -> str | None:
-    """The last line that starts with the prompt glyph at column 0, if any."""
-    for line in reversed(screen.splitlines()):
-        if line.startswith(PROMPT):
-            return line
+    """The input line: the last line with the prompt glyph at column 0, right below a rule.
+
+    The rule tells it from a shell prompt that uses ``❯`` (a trailing space is
+    lost in a capture, so the glyph alone cannot).
+    """
+    lines = screen.splitlines()
+    for i in range(len(lines) - 1, 0, -1):
+        if lines[i].startswith(PROMPT):
+            return lines[i] if lines[i - 1].startswith(RULE) else None
     return None
 
 
-def _at_prompt(screen: str) -> bool:
-    line = _input_line(screen)
-    if line is None or not (line == PROMPT or line.startswith(PROMPT + NBSP)):
-        return False
-    return not any(sign in screen for sign in BUSY_SIGNS)
+class ClaudeCode(AgentProfile):
+    name = "claude"
+    description = "Claude Code (npm @anthropic-ai/claude-code), with its hooks wired back"
+    default = True
+    program = ("claude",)
+
+    def model_for(self, task: Task) -> str:
+        return "opus" if task.priority == "critical" else "sonnet"
+
+    def command(self, task: Task, session: SessionInfo, model: str, config: Config,
+                settings: AgentSettings) -> AgentLaunch:
+        argv = [*(settings.command or self.program)]
+        if model:
+            argv += ["--model", model]
+        argv.append("--dangerously-skip-permissions")
+        resume = take_resume_id(session.name)
+        if resume:
+            argv += ["--resume", resume]
+        extra: dict[str, object] = {"skipDangerousModePermissionPrompt": True}
+        if config.agent_hooks:
+            extra["hooks"] = {name: [{"hooks": [{"type": "command", "command": hook_command(
+                config.state_dir, session.name, task.id, event)}]}]
+                for name, event in HOOK_EVENTS.items()}
+        argv += ["--settings", json.dumps(extra, separators=(",", ":"))]
+        env: dict[str, str | None] = {**settings.env, "CLAUDECODE": None}
+        if os.geteuid() == 0:
+            env["IS_SANDBOX"] = "1"  # else --dangerously-skip-permissions refuses to start as root
+        if settings.options.get("trust_projects") is True:
+            trust_project(task.project, {**os.environ, **settings.env})
+        return AgentLaunch(argv=tuple(argv), env=env, acknowledges=config.agent_hooks)
+
+    def prompt(self, screen: str) -> bool:
+        line = _input_line(screen)
+        return line is not None and (line == PROMPT or line.startswith(PROMPT + NBSP))
+
+    def busy(self, screen: str) -> bool:
+        return any(sign in screen for sign in BUSY_SIGNS)
+
+    def dialog(self, screen: str) -> str | None:
+        if self.prompt(screen):  # a dialog replaces the input box; its words in a transcript don't count
+            return None
+        return next((name for name, signs in DIALOGS.items()
+                     if any(sign in screen for sign in signs)), None)
+
+    def ready(self, screen: str) -> bool:
+        return self.prompt(screen) and not self.busy(screen)
+
+    def idle(self, screen: str) -> bool:
+        return self.prompt(screen) and not self.busy(screen)
+
+    def input_pending(self, screen: str) -> bool:
+        line = _input_line(screen)
+        if line is None or not line.startswith(PROMPT + NBSP):
+            return False
+        text = line[len(PROMPT) + 1:].strip()
+        return bool(text) and text not in PLACEHOLDERS
+
+    def usage_limit(self, screen: str) -> float | None:
+        lines = [row for row in screen.splitlines() if row.strip()][-LIMIT_LINES:]
+        for i, line in enumerate(lines):
+            found = LIMIT.search(line)
+            if found is None or line.lstrip().startswith(PROMPT):  # the user's own message
+                continue
+            after = " ".join([line[found.end():], *lines[i + 1:i + 2]])  # the time may wrap
+            reset = RESET.search(after)
+            when = next_time(reset.group(1) or reset.group(2)) if reset else None
+            if when is not None:
+                return when
+            if "usage limit reached" in line.lower():  # Claude's own words, with no readable time
+                return time.time() + LIMIT_DEFAULT_HOLD
+        return None
 
 
-@hookimpl(trylast=True)
-def agent_ready(screen: str, task: Task, config: Config) -> bool:
-    return _at_prompt(screen)
-
-
-@hookimpl(trylast=True)
-def agent_input_pending(screen: str, task: Task, config: Config) -> bool:
-    line = _input_line(screen)
-    if line is None or not line.startswith(PROMPT + NBSP):
-        return False
-    text = line[len(PROMPT) + 1:].strip()
-    return bool(text) and text not in PLACEHOLDERS
-
-
-@hookimpl(trylast=True)
-def agent_idle(screen: str, task: Task, session: SessionInfo, config: Config) -> bool:
-    return _at_prompt(screen)
-
-
-@hookimpl(trylast=True)
-def agent_usage_limit(screen: str, task: Task, config: Config) -> float | None:
-    lines = [row for row in screen.splitlines() if row.strip()][-LIMIT_LINES:]
-    for i, line in enumerate(lines):
-        found = LIMIT.search(line)
-        if found is None or line.lstrip().startswith(PROMPT):  # a user's message, not the agent's
-            continue
-        after = " ".join([line[found.end():], *lines[i + 1:i + 2]])  # the time may wrap
-        reset = RESET.search(after)
-        when = next_time(reset.group(1) or reset.group(2)) if reset else None
-        if when is not None:
-            return when
-        if "usage limit reached" in line.lower():  # Claude's own words, with no time we can read
-            return time.time() + LIMIT_DEFAULT_HOLD
-    return None
+@hookimpl
+def register_agents(register: Callable[[AgentProfile], None]) -> None:
+    register(ClaudeCode())

@@ -1,15 +1,16 @@
-"""Default model choice (S4): ``critical`` → ``opus``, everything else → ``sonnet``; ``model:`` wins."""
+"""Default model choice (S4): the task's ``model:`` wins; else the agent decides.
+
+Claude Code's profile keeps the seed's rule: ``critical`` → ``opus``,
+everything else → ``sonnet``. Other agents return ``""``: their own default.
+"""
 
 from __future__ import annotations
 
 from dispatchd import hookimpl
-from dispatchd.config import Config
-from dispatchd.hooktypes import SessionInfo
+from dispatchd.agents import AgentProfile
 from dispatchd.task import Task
 
 
 @hookimpl(trylast=True)
-def choose_model(task: Task, session: SessionInfo, config: Config) -> str:
-    if task.model:
-        return task.model
-    return "opus" if task.priority == "critical" else "sonnet"
+def choose_model(task: Task, agent: AgentProfile) -> str:
+    return task.model or agent.model_for(task)

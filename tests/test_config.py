@@ -44,7 +44,7 @@ def test_defaults_when_no_file(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     cfg = load_config()
-    assert cfg.source == "<defaults>" and cfg.agent_command == ("claude",)
+    assert cfg.source == "<defaults>" and cfg.agent_command == () and not cfg.agents
     assert cfg.projects_dirs == (Path.home() / "projects",)
     assert cfg.session_names() == ["ccl-auto-1", "ccl-auto-2", "ccl-auto-3", "ccl-auto-4"]
     assert cfg.state_dir == tmp_path / "state" / "dispatchd"

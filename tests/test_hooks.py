@@ -11,7 +11,7 @@ import pytest
 
 import dispatchd
 from dispatchd import hookspecs
-from dispatchd.config import Config, DedicatedSession
+from dispatchd.config import AgentSettings, Config, DedicatedSession
 from dispatchd.hooktypes import AgentLaunch, SessionInfo
 from dispatchd.pluginmanager import get_plugin_manager
 from dispatchd.plugins import claude, dispatch_log, messages, models, ordering, selection
@@ -22,6 +22,8 @@ CONFIG = Config(dedicated=(DedicatedSession("ded-p", PROJECT),))
 AUTO = SessionInfo("auto-1", "autonomous")
 DED = SessionInfo("ded-p", "dedicated", PROJECT)
 NBSP = "\u00a0"
+CLAUDE = claude.ClaudeCode()
+CC = {"config": CONFIG, "agent": CLAUDE}
 
 
 def task(**kw: object) -> Task:
@@ -116,12 +118,12 @@ def test_select_session_override_and_fallback(pm):
 @pytest.mark.parametrize(("priority", "model"), [("critical", "opus"), ("high", "sonnet"),
                                                  ("default", "sonnet"), ("low", "sonnet")])
 def test_choose_model_default_maps_priority(pm, priority, model):
-    assert models.choose_model(task(priority=priority), AUTO, CONFIG) == model
-    assert pm.hook.choose_model(task=task(priority=priority), session=AUTO, config=CONFIG) == model
+    assert models.choose_model(task(priority=priority), CLAUDE) == model
+    assert pm.hook.choose_model(task=task(priority=priority), session=AUTO, **CC) == model
 
 
 def test_choose_model_task_field_wins_and_plugins_override(pm):
-    assert pm.hook.choose_model(task=task(model="haiku"), session=AUTO, config=CONFIG) == "haiku"
+    assert pm.hook.choose_model(task=task(model="haiku"), session=AUTO, **CC) == "haiku"
 
     class Cheap:
         @dispatchd.hookimpl
@@ -130,9 +132,9 @@ def test_choose_model_task_field_wins_and_plugins_override(pm):
 
     pm.register(Nothing())
     pm.register(Cheap())
-    assert pm.hook.choose_model(task=task(priority="low"), session=AUTO, config=CONFIG) == "haiku"
+    assert pm.hook.choose_model(task=task(priority="low"), session=AUTO, **CC) == "haiku"
     assert pm.hook.choose_model(task=task(priority="critical"), session=AUTO,
-                                config=CONFIG) == "opus"
+                                config=CONFIG, agent=CLAUDE) == "opus"
 
 
 # -- build_message ---------------------------------------------------------
@@ -161,7 +163,7 @@ def test_build_message_override_and_fallback(pm):
 # -- agent_command ---------------------------------------------------------
 def test_agent_command_default_launches_claude(pm, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
-    launch = pm.hook.agent_command(task=task(), session=AUTO, model="opus", config=CONFIG)
+    launch = pm.hook.agent_command(task=task(), session=AUTO, model="opus", config=CONFIG, agent=CLAUDE)
     assert launch.argv[:4] == ("claude", "--model", "opus", "--dangerously-skip-permissions")
     assert "--resume" not in launch.argv
     settings = launch.argv[launch.argv.index("--settings") + 1]
@@ -174,12 +176,12 @@ def test_agent_command_default_consumes_the_resume_id_once(tmp_path, monkeypatch
     resume = tmp_path / ".claude-context" / "auto-1-resume-id.txt"
     resume.parent.mkdir()
     resume.write_text("3f2b8c1e-1111-2222-3333-444455556666\n")
-    first = claude.agent_command(task(), AUTO, "sonnet", CONFIG)
+    first = CLAUDE.command(task(), AUTO, "sonnet", CONFIG, AgentSettings())
     assert first.argv[4:6] == ("--resume", "3f2b8c1e-1111-2222-3333-444455556666")
     assert not resume.exists()
-    assert "--resume" not in claude.agent_command(task(), AUTO, "sonnet", CONFIG).argv
+    assert "--resume" not in CLAUDE.command(task(), AUTO, "sonnet", CONFIG, AgentSettings()).argv
     resume.write_text("--settings=evil.json")
-    assert "--resume" not in claude.agent_command(task(), AUTO, "sonnet", CONFIG).argv
+    assert "--resume" not in CLAUDE.command(task(), AUTO, "sonnet", CONFIG, AgentSettings()).argv
 
 
 def test_agent_command_override_and_fallback(pm):
@@ -191,9 +193,9 @@ def test_agent_command_override_and_fallback(pm):
     pm.register(Nothing())
     pm.register(Aider())
     assert pm.hook.agent_command(task=task(agent="aider"), session=AUTO, model="m",
-                                 config=CONFIG).argv == ("aider", "--model", "m")
+                                 config=CONFIG, agent=CLAUDE).argv == ("aider", "--model", "m")
     assert pm.hook.agent_command(task=task(), session=AUTO, model="m",
-                                 config=CONFIG).argv[0] == "claude"
+                                 config=CONFIG, agent=CLAUDE).argv[0] == "claude"
 
 
 # -- agent_ready / agent_idle ---------------------------------------------
@@ -207,8 +209,8 @@ SHELL = "user@host ~ ❯ \n"
                                                (SHELL, False), ("❯ past message only", False),
                                                ("", False)])
 def test_agent_ready_default_reads_claude_screens(pm, screen, ready):
-    assert claude.agent_ready(screen, task(), CONFIG) is ready
-    assert pm.hook.agent_ready(screen=screen, task=task(), config=CONFIG) is ready
+    assert CLAUDE.ready(screen) is ready
+    assert pm.hook.agent_ready(screen=screen, task=task(), config=CONFIG, agent=CLAUDE) is ready
 
 
 def test_agent_ready_override_and_fallback(pm):
@@ -219,14 +221,14 @@ def test_agent_ready_override_and_fallback(pm):
 
     pm.register(Nothing())
     pm.register(Repl())
-    assert pm.hook.agent_ready(screen="Python\n>>>", task=task(), config=CONFIG) is True
-    assert pm.hook.agent_ready(screen=READY, task=task(), config=CONFIG) is True
-    assert pm.hook.agent_ready(screen=BUSY, task=task(), config=CONFIG) is False
+    assert pm.hook.agent_ready(screen="Python\n>>>", task=task(), config=CONFIG, agent=CLAUDE) is True
+    assert pm.hook.agent_ready(screen=READY, task=task(), config=CONFIG, agent=CLAUDE) is True
+    assert pm.hook.agent_ready(screen=BUSY, task=task(), config=CONFIG, agent=CLAUDE) is False
 
 
 def test_agent_idle_default_and_override(pm):
-    assert claude.agent_idle(READY, task(), AUTO, CONFIG) is True
-    assert pm.hook.agent_idle(screen=BUSY, task=task(), session=AUTO, config=CONFIG) is False
+    assert CLAUDE.idle(READY) is True
+    assert pm.hook.agent_idle(screen=BUSY, task=task(), session=AUTO, config=CONFIG, agent=CLAUDE) is False
 
     class Never:
         @dispatchd.hookimpl
@@ -234,9 +236,9 @@ def test_agent_idle_default_and_override(pm):
             return False
 
     pm.register(Nothing())
-    assert pm.hook.agent_idle(screen=READY, task=task(), session=AUTO, config=CONFIG) is True
+    assert pm.hook.agent_idle(screen=READY, task=task(), session=AUTO, config=CONFIG, agent=CLAUDE) is True
     pm.register(Never())
-    assert pm.hook.agent_idle(screen=READY, task=task(), session=AUTO, config=CONFIG) is False
+    assert pm.hook.agent_idle(screen=READY, task=task(), session=AUTO, config=CONFIG, agent=CLAUDE) is False
 
 
 # -- notification hooks ------------------------------------------------------
@@ -307,7 +309,7 @@ def test_manager_is_fresh_each_time_and_blocks_by_name(monkeypatch):
     monkeypatch.setenv("DISPATCHD_DISABLE_PLUGINS", "models, claude")
     blocked = get_plugin_manager(entry_points=False)
     assert blocked.is_blocked("models") and blocked.get_plugin("models") is None
-    assert blocked.hook.choose_model(task=task(), session=AUTO, config=CONFIG) is None
+    assert blocked.hook.choose_model(task=task(), session=AUTO, config=CONFIG, agent=CLAUDE) is None
 
 
 def test_a_plugin_that_fails_to_import_is_logged_and_skipped(tmp_path, monkeypatch, caplog):
@@ -320,7 +322,7 @@ def test_a_plugin_that_fails_to_import_is_logged_and_skipped(tmp_path, monkeypat
         pm = get_plugin_manager()
     assert "plugin 'broken' (from broken-plugin) failed to load" in caplog.text
     assert [f.name for f in pm.load_failures] == ["broken"]
-    assert pm.hook.choose_model(task=task(), session=AUTO, config=CONFIG) == "sonnet"
+    assert pm.hook.choose_model(task=task(), session=AUTO, config=CONFIG, agent=CLAUDE) == "sonnet"
 
 
 def test_every_hook_has_a_test_and_a_docs_entry():
@@ -379,10 +381,10 @@ def test_session_transport_default_is_local_tmux_and_can_be_replaced(pm):
 
 def test_agent_input_pending_default_and_override(pm):
     pending = READY.replace(f"❯{NBSP}\n", f"❯{NBSP}[Pasted text #1 +4 lines]\n")
-    assert claude.agent_input_pending(pending, task(), CONFIG) is True
-    assert pm.hook.agent_input_pending(screen=READY, task=task(), config=CONFIG) is False
+    assert CLAUDE.input_pending(pending) is True
+    assert pm.hook.agent_input_pending(screen=READY, task=task(), config=CONFIG, agent=CLAUDE) is False
     placeholder = READY.replace(f"❯{NBSP}\n", f"❯{NBSP}Once fixed, resend your message\n")
-    assert pm.hook.agent_input_pending(screen=placeholder, task=task(), config=CONFIG) is False
+    assert pm.hook.agent_input_pending(screen=placeholder, task=task(), config=CONFIG, agent=CLAUDE) is False
 
     class Always:
         @dispatchd.hookimpl
@@ -390,7 +392,7 @@ def test_agent_input_pending_default_and_override(pm):
             return True
 
     pm.register(Always())
-    assert pm.hook.agent_input_pending(screen=READY, task=task(), config=CONFIG) is True
+    assert pm.hook.agent_input_pending(screen=READY, task=task(), config=CONFIG, agent=CLAUDE) is True
 
 
 def test_agent_command_without_agent_hooks_does_not_claim_acknowledgements(pm, tmp_path,
@@ -398,26 +400,27 @@ def test_agent_command_without_agent_hooks_does_not_claim_acknowledgements(pm, t
     from dataclasses import replace
 
     monkeypatch.setenv("HOME", str(tmp_path))
-    launch = pm.hook.agent_command(task=task(), session=AUTO, model="m", config=CONFIG)
+    launch = pm.hook.agent_command(task=task(), session=AUTO, model="m", config=CONFIG, agent=CLAUDE)
     assert launch.acknowledges and "UserPromptSubmit" in launch.argv[-1]
     quiet = pm.hook.agent_command(task=task(), session=AUTO, model="m",
-                                  config=replace(CONFIG, agent_hooks=False))
-    assert not quiet.acknowledges and "--settings" not in quiet.argv
+                                  config=replace(CONFIG, agent_hooks=False), agent=CLAUDE)
+    assert not quiet.acknowledges and "hooks" not in quiet.argv[-1]
+    assert '"skipDangerousModePermissionPrompt":true' in quiet.argv[-1]  # never the bypass dialog
 
 
 def test_agent_usage_limit_default_and_override(pm):
     import time
 
     limited = READY.replace(f"❯{NBSP}\n", f"  ⎿  You've hit your limit · resets 4:30pm (UTC)\n❯{NBSP}\n")
-    until = pm.hook.agent_usage_limit(screen=limited, task=task(), config=CONFIG)
+    until = pm.hook.agent_usage_limit(screen=limited, task=task(), config=CONFIG, agent=CLAUDE)
     assert until is not None and time.gmtime(until)[3:5] == (16, 30)
     assert 0 <= until - time.time() <= 86400
-    assert pm.hook.agent_usage_limit(screen=READY, task=task(), config=CONFIG) is None
+    assert pm.hook.agent_usage_limit(screen=READY, task=task(), config=CONFIG, agent=CLAUDE) is None
     # a task that only talks about limits, shown as the user's own message, is not a limit
     echo = READY.replace(f"❯{NBSP}\n", "❯ fix 'rate limit reached, resets 5pm'\n" + f"❯{NBSP}\n")
-    assert pm.hook.agent_usage_limit(screen=echo, task=task(), config=CONFIG) is None
+    assert pm.hook.agent_usage_limit(screen=echo, task=task(), config=CONFIG, agent=CLAUDE) is None
     vague = READY.replace(f"❯{NBSP}\n", f"  ⎿  Claude usage limit reached.\n❯{NBSP}\n")
-    hold = pm.hook.agent_usage_limit(screen=vague, task=task(), config=CONFIG)
+    hold = pm.hook.agent_usage_limit(screen=vague, task=task(), config=CONFIG, agent=CLAUDE)
     assert hold is not None and abs(hold - time.time() - claude.LIMIT_DEFAULT_HOLD) < 60
 
     class Quota:
@@ -426,5 +429,39 @@ def test_agent_usage_limit_default_and_override(pm):
             return 42.0 if "quota exhausted" in screen else None
 
     pm.register(Quota())
-    assert pm.hook.agent_usage_limit(screen="quota exhausted", task=task(), config=CONFIG) == 42.0
-    assert pm.hook.agent_usage_limit(screen=limited, task=task(), config=CONFIG) == until
+    assert pm.hook.agent_usage_limit(screen="quota exhausted", task=task(), **CC) == 42.0
+    assert pm.hook.agent_usage_limit(screen=limited, task=task(), config=CONFIG, agent=CLAUDE) == until
+
+
+def test_register_agents_adds_an_agent_that_tasks_and_sessions_can_pick(pm):
+    from dispatchd.agents import AgentProfile, AgentRegistry
+
+    class Echo(AgentProfile):
+        name = "echo"
+        program = ("llm", "chat", "-m", "echo")
+
+        def prompt(self, screen: str) -> bool:
+            return screen.rstrip().endswith(">")
+
+    class EchoPlugin:
+        @dispatchd.hookimpl
+        def register_agents(self, register):  # type: ignore[no-untyped-def]
+            register(Echo())
+
+    profiles: list[AgentProfile] = []
+    pm.hook.register_agents(register=profiles.append)
+    assert "claude" in [p.name for p in profiles]
+    pm.register(EchoPlugin())
+    profiles.clear()
+    pm.hook.register_agents(register=profiles.append)
+    registry = AgentRegistry(profiles)
+    assert registry.default == "claude" and isinstance(registry.get("echo"), Echo)
+    echo = registry.get("echo")
+    assert pm.hook.agent_ready(screen="hi\n>", task=task(), config=CONFIG, agent=echo) is True
+    assert pm.hook.agent_ready(screen=READY, task=task(), config=CONFIG, agent=echo) is False
+    launch = pm.hook.agent_command(task=task(agent="echo"), session=AUTO, model="",
+                                   config=CONFIG, agent=echo)
+    assert launch.argv == ("llm", "chat", "-m", "echo")
+    assert pm.hook.choose_model(task=task(), session=AUTO, config=CONFIG, agent=echo) == ""
+    with pytest.raises(LookupError, match="unknown agent 'nope' \\(installed: aider, claude, codex, echo, gemini"):
+        registry.get("nope")

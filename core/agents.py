@@ -1,0 +1,126 @@
+"""Agent profiles: everything dispatchd must know about one agent CLI, in one object.
+
+The core knows no agent by name. A plugin describes an agent by subclassing
+:class:`AgentProfile` and registering an instance through the
+``register_agents`` hook. The task's ``agent:`` field, else its session's
+``agent`` in the pool config, else ``agents.default``, else the profile
+registered with ``default = True`` picks one. The ``agent_*`` hooks receive
+that profile, and their built-in defaults (``dispatchd.plugins.agents``) ask
+it, so a plugin may add an agent (a profile of ~30 lines) or override one
+decision for every agent (a hook).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from .hooktypes import AgentLaunch, SessionInfo
+
+if TYPE_CHECKING:
+    from .config import AgentSettings, Config
+    from .task import Task
+
+
+@dataclass(frozen=True)
+class SubmitRecipe:
+    """How a message goes into this agent's input box and gets submitted."""
+
+    bracketed: bool = True
+    """One bracketed paste: a newline inside it never submits. False: the text is pasted
+    plainly, each line ending in Enter (agents that read line by line, with :attr:`wrap`)."""
+    wrap: tuple[str, str] | None = None
+    """Lines typed, each with Enter, before and after the message (``llm chat``: ``!multi``,
+    ``!end``), so a multi-line message stays one message."""
+    enter_delay: float = 0.0
+    """Least seconds between the paste and Enter (Gemini CLI swallows an earlier Enter);
+    ``dispatcher.submit_delay`` applies when it is larger."""
+
+
+class AgentProfile:
+    """One agent CLI. Override what differs from these defaults."""
+
+    name: ClassVar[str] = ""
+    """The name tasks and the config use (``agent: codex``); letters, digits, ``._-``."""
+    description: ClassVar[str] = ""
+    default: ClassVar[bool] = False
+    """The agent used when neither the task nor the config names one."""
+    program: ClassVar[tuple[str, ...]] = ()
+    """The command that starts it, unless ``agents.<name>.command`` says otherwise."""
+    submit: ClassVar[SubmitRecipe] = SubmitRecipe()
+
+    def model_for(self, task: Task) -> str:
+        """The model for a task that names none; ``""`` leaves it to the agent's own default."""
+        return ""
+
+    def command(self, task: Task, session: SessionInfo, model: str, config: Config,
+                settings: AgentSettings) -> AgentLaunch:
+        """How to start the agent for ``task``: argv and environment, never a shell line."""
+        return AgentLaunch(argv=settings.command or self.program, env=dict(settings.env))
+
+    def ready(self, screen: str) -> bool:
+        """Whether the freshly started agent takes input now."""
+        return self.prompt(screen) and not self.busy(screen) and self.dialog(screen) is None
+
+    def prompt(self, screen: str) -> bool:
+        """Whether the agent's input line is on screen (busy or not)."""
+        return False
+
+    def busy(self, screen: str) -> bool:
+        """Whether the agent shows that it is working on a turn."""
+        return False
+
+    def idle(self, screen: str) -> bool | None:
+        """Whether the agent finished its turn and waits; ``None`` when the screen is unclear."""
+        return self.ready(screen)
+
+    def input_pending(self, screen: str) -> bool:
+        """Whether text sits unsubmitted in the input box (then one more Enter is safe)."""
+        return False
+
+    def dialog(self, screen: str) -> str | None:
+        """What dialog is on screen, if one is (e.g. ``folder trust``): never typed into."""
+        return None
+
+    def usage_limit(self, screen: str) -> float | None:
+        """When the agent's usage limit lifts (Unix time), if the screen shows it was hit."""
+        return None
+
+
+def settings_for(config: Config, agent: AgentProfile) -> AgentSettings:
+    """``agents.<name>`` for ``agent``; ``dispatcher.agent_command`` counts for the default one."""
+    is_default = (agent.name == config.default_agent if config.default_agent
+                  else agent.default)
+    return config.agent_settings(agent.name, is_default)
+
+
+class UnknownAgent(LookupError):
+    """A task or the config names an agent no installed plugin provides."""
+
+
+class AgentRegistry:
+    """The profiles the installed plugins registered, by name."""
+
+    def __init__(self, profiles: list[AgentProfile], default: str | None = None) -> None:
+        self.profiles: dict[str, AgentProfile] = {}
+        for profile in profiles:
+            self.profiles.setdefault(profile.name, profile)  # the first one registered wins
+        flagged = [p.name for p in profiles if p.default]
+        self.default = default or (flagged[0] if flagged else next(iter(self.profiles), ""))
+        if default is not None:
+            self.get(default)
+
+    def unknown(self, name: str) -> str:
+        names = ", ".join(sorted(self.profiles)) or "none"
+        return f"unknown agent {name!r} (installed: {names})"
+
+    def get(self, name: str | None) -> AgentProfile:
+        """The profile called ``name`` (the default one for ``None``)."""
+        key = name or self.default
+        try:
+            return self.profiles[key]
+        except KeyError:
+            raise UnknownAgent(self.unknown(key)) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.profiles

@@ -1,0 +1,116 @@
+"""OpenAI's Codex CLI (npm ``@openai/codex``): launch, hooks, and its screen.
+
+Launch: ``codex [-m <model>] --dangerously-bypass-approvals-and-sandbox
+--disable daemon_auto_start`` (no background app-server left behind), with its
+``UserPromptSubmit`` and ``Stop`` hooks given as ``-c`` overrides that report
+to dispatchd, trusted for this run only by their hashes (``hooks.state``), so
+no "Hooks need review" dialog appears and no other hook is trusted. Codex has
+no failure hook: a failed turn ends from the screen. With
+``agents.codex.trust_projects: true`` the project is marked trusted for that
+run (``-c projects=…``); nothing is written to ``~/.codex``.
+
+Screen (AGENTS.md §3): the composer line starts with ``›`` (dialogs number
+their options: ``› 1. Trust and continue``); busy while ``esc to interrupt``
+shows, above the composer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+
+from dispatchd import hookimpl
+from dispatchd.agents import AgentProfile
+from dispatchd.callbacks import hook_command
+from dispatchd.clock import next_time
+from dispatchd.config import AgentSettings, Config
+from dispatchd.hooktypes import AgentLaunch, SessionInfo
+from dispatchd.task import Task
+
+COMPOSER = re.compile(r"^› (?!\d+\. )(.*)$")
+PLACEHOLDERS = ("Ask Codex to do anything", "Find and fix a bug in @filename",
+                "Write tests for @filename", "Improve documentation in @filename",
+                "Summarize recent commits", "Explain this codebase", "Implement {feature}")
+"""Text Codex shows in an empty composer."""
+DIALOGS = {"folder trust": ("Trust this folder?", "Trust and continue"),
+           "hooks review": ("Hooks need review",),
+           "sign-in": ("Sign in with ChatGPT", "Welcome to Codex"),
+           "approval": ("Would you like to run the following command?",)}
+HOOK_EVENTS = {"UserPromptSubmit": ("user_prompt_submit", "prompt-submit"), "Stop": ("stop", "stop")}
+"""Codex hook → (its key in ``hooks.state``, the ``dispatchd hook`` event it reports)."""
+HOOK_SOURCE = "/<session-flags>/config.toml"
+"""Where Codex files hooks given with ``-c`` (the prefix of their ``hooks.state`` keys)."""
+LIMIT = re.compile(r"hit your usage limit.*?try again at (.+)", re.IGNORECASE | re.DOTALL)
+
+
+def trust_hash(event: str, command: str, timeout: int = 600) -> str:
+    """The hash Codex records when a person trusts one command hook (0.169.0)."""
+    ident = {"event_name": event, "hooks": [{"async": False, "command": command,
+                                             "timeout": timeout, "type": "command"}]}
+    text = json.dumps(ident, separators=(",", ":"), sort_keys=True)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _toml(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a valid TOML basic string
+
+
+def _composer(screen: str) -> str | None:
+    for line in reversed(screen.splitlines()):
+        m = COMPOSER.match(line)
+        if m:
+            return m.group(1).strip()
+    return None
+
+
+class Codex(AgentProfile):
+    name = "codex"
+    description = "OpenAI Codex CLI (npm @openai/codex), with its hooks wired back"
+    program = ("codex",)
+
+    def command(self, task: Task, session: SessionInfo, model: str, config: Config,
+                settings: AgentSettings) -> AgentLaunch:
+        argv = [*(settings.command or self.program)]
+        if model:
+            argv += ["--model", model]
+        argv += ["--dangerously-bypass-approvals-and-sandbox", "--disable", "daemon_auto_start"]
+        overrides = []
+        if settings.options.get("trust_projects") is True:
+            overrides.append(f"projects={{{_toml(str(task.project))}={{trust_level=\"trusted\"}}}}")
+        if config.agent_hooks:
+            state = []
+            for name, (key, event) in HOOK_EVENTS.items():
+                command = hook_command(config.state_dir, session.name, task.id, event)
+                overrides.append(f"hooks.{name}=[{{hooks=[{{type=\"command\","
+                                 f"command={_toml(command)}}}]}}]")
+                state.append(f"{_toml(f'{HOOK_SOURCE}:{key}:0:0')}="
+                             f"{{trusted_hash=\"{trust_hash(key, command)}\"}}")
+            overrides.append("hooks.state={" + ",".join(state) + "}")
+        for override in overrides:
+            argv += ["-c", override]
+        return AgentLaunch(argv=tuple(argv), env=dict(settings.env), acknowledges=config.agent_hooks)
+
+    def prompt(self, screen: str) -> bool:
+        return _composer(screen) is not None and self.dialog(screen) is None
+
+    def busy(self, screen: str) -> bool:
+        return "esc to interrupt" in screen
+
+    def input_pending(self, screen: str) -> bool:
+        text = _composer(screen)
+        return bool(text) and text not in PLACEHOLDERS
+
+    def dialog(self, screen: str) -> str | None:
+        return next((name for name, signs in DIALOGS.items()
+                     if any(sign in screen for sign in signs)), None)
+
+    def usage_limit(self, screen: str) -> float | None:
+        m = LIMIT.search(screen.replace("’", "'"))
+        return next_time(m.group(1)) if m else None
+
+
+@hookimpl
+def register_agents(register: Callable[[AgentProfile], None]) -> None:
+    register(Codex())
