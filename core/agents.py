@@ -12,6 +12,7 @@ decision for every agent (a hook).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -56,7 +57,12 @@ class AgentProfile:
     def command(self, task: Task, session: SessionInfo, model: str, config: Config,
                 settings: AgentSettings) -> AgentLaunch:
         """How to start the agent for ``task``: argv and environment, never a shell line."""
-        return AgentLaunch(argv=settings.command or self.program, env=dict(settings.env))
+        return AgentLaunch(argv=tuple(self.argv(settings, model)), env=dict(settings.env))
+
+    def argv(self, settings: AgentSettings, model: str, model_flag: str = "--model") -> list[str]:
+        """The configured command (else :attr:`program`), plus ``--model <m>`` when one is given."""
+        argv = list(settings.command or self.program)
+        return [*argv, model_flag, model] if model else argv
 
     def ready(self, screen: str) -> bool:
         """Whether the freshly started agent takes input now."""
@@ -92,6 +98,11 @@ def settings_for(config: Config, agent: AgentProfile) -> AgentSettings:
     is_default = (agent.name == config.default_agent if config.default_agent
                   else agent.default)
     return config.agent_settings(agent.name, is_default)
+
+
+def first_dialog(screen: str, dialogs: Mapping[str, Sequence[str]]) -> str | None:
+    """The name of the first dialog (name → phrases) any of whose phrases is on ``screen``."""
+    return next((name for name, signs in dialogs.items() if any(s in screen for s in signs)), None)
 
 
 class UnknownAgent(LookupError):

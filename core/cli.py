@@ -20,6 +20,7 @@ import click
 from . import __version__
 from .config import Config, ConfigError, load_config
 from .pluginmanager import PluginManager, get_plugin_manager
+from .text import EscapingFormatter
 
 EXIT_PROBLEM, EXIT_CONFIG, EXIT_RUNNING = 1, 3, 4
 
@@ -85,8 +86,9 @@ class PluginCommands(click.Group):
 def cli(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool) -> None:
     """Hand Markdown task files from project inboxes to idle AI-agent sessions in tmux."""
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     if verbose < 2:
         logging.getLogger("watchdog").setLevel(logging.WARNING)
     if ctx.obj is None:

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING
 from .agents import AgentProfile
 from .callbacks import AgentEvent, consume, peek_events
 from .faults import fault_point
-from .launcher import agent_exited, format_clock
+from .launcher import agent_exited, attempt_in, format_clock
 from .pool import LAUNCHING, WORKING, Session
 from .task import Task
+from .text import for_log
 from .transport import SessionPanes, TransportError
 
 if TYPE_CHECKING:
@@ -106,6 +107,12 @@ class CompletionWatch:
             if session is None or task is None or task.id != event.task_id:
                 log.info("ignoring %s event for task %s: session %s no longer holds it",
                          event.event, event.task_id, event.session)
+                consume(event)
+                continue
+            shown = attempt_in(event.payload.get("prompt"))
+            if event.event == "prompt-submit" and shown and shown != session.attempt:
+                log.warning("ignoring an acknowledgement for %s: its prompt is attempt %s, not the "
+                            "current attempt %s", for_log(task.name), shown, session.attempt)
                 consume(event)
                 continue
             if event.event == "prompt-submit":

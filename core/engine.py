@@ -289,6 +289,7 @@ class Engine:
                 session.since = float(rec.get("since") or session.since)
                 session.model = rec.get("model")
                 session.exit_marker = rec.get("exit_marker") or ""
+                session.attempt = rec.get("attempt") or ""
                 session.reports = bool(rec.get("reports", self.config.agent_hooks))
                 with contextlib.suppress(UnknownAgent):  # uninstalled since: the default reads it
                     session.profile = self.agents.get(rec.get("agent"))
@@ -322,6 +323,7 @@ class Engine:
                 phase = s.phase if s.state == FINISHING else self._phase(s)
                 data[s.name] = {"task": s.task.id, "name": s.task.name, "path": str(s.task.path),
                                 "phase": phase, "exit_marker": s.exit_marker, "reports": s.reports,
+                                "attempt": s.attempt,
                                 "agent": s.profile.name if s.profile else None,
                                 "model": s.model, "since": s.since,
                                 "pane_id": s.pane.pane_id if s.pane else None,

@@ -55,6 +55,24 @@ def agent_exited(screen: str, marker: str) -> bool:
     return any(line.fullmatch(row.strip()) for row in screen.splitlines())
 
 
+ATTEMPT = re.compile(r"\(dispatchd attempt ([0-9a-f]{8})\)")
+"""The last line of every message: which launch of which task this text is."""
+
+
+def attempt_line(attempt: str) -> str:
+    return f"(dispatchd attempt {attempt})"
+
+
+def new_attempt() -> str:
+    return secrets.token_hex(4)
+
+
+def attempt_in(prompt: object) -> str | None:
+    """The attempt id a submitted prompt carries, if it shows one (a collapsed paste may not)."""
+    found = ATTEMPT.findall(prompt) if isinstance(prompt, str) else []
+    return found[-1] if found else None
+
+
 def exit_marker() -> str:
     """A line the trampoline prints when the agent exits, unique to one launch."""
     return f"[dispatchd {secrets.token_hex(6)}] {EXIT_MARKER}"
@@ -122,10 +140,11 @@ class Launcher:
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, POLL_MAX)
 
-    def message(self, task: Task, session: SessionInfo, model: str) -> str:
+    def message(self, task: Task, session: SessionInfo, model: str, attempt: str) -> str:
+        """The text to paste: ``build_message``, sanitised, with the attempt's id last."""
         text = self.hook.build_message(task=task, session=session, model=model,
                                        config=self.config)
-        return sanitize_for_terminal(text or "")
+        return sanitize_for_terminal((text or "").rstrip() + "\n\n" + attempt_line(attempt))
 
     async def submit(self, pane: PaneRef, text: str, agent: AgentProfile) -> None:
         """Paste as the agent's recipe says, wait until the screen shows it, then Enter (S8).

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .agents import AgentProfile
 from .faults import fault_point
-from .launcher import LaunchError, UsageLimited, exit_marker
+from .launcher import LaunchError, UsageLimited, exit_marker, new_attempt
 from .pool import WORKING, Session
 from .store import ClaimedInvalid
 from .task import Task
@@ -81,10 +81,11 @@ class Launches:
             agent = session.profile = e.launcher.agent_for(task, info)
             model, launch = e.launcher.plan(task, info, agent)
             session.model, session.exit_marker = model, exit_marker()
+            session.attempt = new_attempt()
             session.reports = launch.acknowledges
             await e.launcher.start(pane, task, launch, session.exit_marker, agent)
             fault_point("after_launch")
-            message = e.launcher.message(task, info, model)
+            message = e.launcher.message(task, info, model, session.attempt)
             task = await self._move(e.store.mark_sent, task, session.name)
             fault_point("after_mark_sent")
             sent, session.task = True, task
@@ -164,6 +165,8 @@ class Launches:
                 if agent.busy(screen) or not e.hook.agent_input_pending(
                         screen=screen, task=task, config=e.config, agent=agent):
                     e.store.note(task, "submitted", confirmed="screen")
+                    log.info("%s submitted, as its screen shows (this agent sends no "
+                             "acknowledgement)", for_log(task.name))
                     return
                 if time.monotonic() >= deadline:
                     break

@@ -42,6 +42,9 @@ class Session:
     """While finishing: the recovery phase recorded before the task's file moves."""
     exit_marker: str = ""
     """What the current agent's pane shows when the agent exits (see the trampoline)."""
+    attempt: str = ""
+    """This launch's id, the last line of the text it pastes; an acknowledgement whose prompt
+    shows another attempt's id is not this one's."""
     reports: bool = False
     """Whether the current agent reports its prompts and turns through hooks."""
     cooldown_until: float = 0.0

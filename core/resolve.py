@@ -1,7 +1,8 @@
 """``dispatchd resolve``: a person decides about a task in ``indoubt/`` (or ``failed/``).
 
-``--retry`` puts it back in its inbox as a new arrival (it will be typed again:
-do it only when the agent verifiably did not get it); ``--drop`` sets it aside
+``--retry`` puts it back in its inbox, keeping its id (it will be typed again, as a
+new attempt with its own attempt id: do it only when the agent verifiably did
+not get it); ``--drop`` sets it aside
 in ``failed/``. Both are the same safe moves the daemon makes, so they are
 fine while it runs.
 """

@@ -100,27 +100,43 @@ def render_status(data: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _agents_by_plugin(pm: PluginManager) -> dict[str, list[str]]:
+    """Plugin name → the agent profiles it registers (``register_agents``)."""
+    out: dict[str, list[str]] = {}
+    for impl in pm.hook.register_agents.get_hookimpls():
+        profiles: list[Any] = []
+        try:
+            impl.function(register=profiles.append)
+            names = [p.name for p in profiles]
+        except Exception as exc:  # listed, not fatal: ``plugins`` must always answer
+            names = [f"<error: {exc}>"]
+        out[impl.plugin_name] = names
+    return out
+
+
 def plugin_rows(pm: PluginManager) -> list[dict[str, Any]]:
-    """One row per plugin: name, distribution and version, hooks, status."""
+    """One row per plugin: name, distribution and version, hooks, agents, status."""
+    agents = _agents_by_plugin(pm)
     rows: list[dict[str, Any]] = []
     for name, plugin in pm.list_name_plugin():
         if plugin is None:
             rows.append({"name": name, "package": None, "version": None, "hooks": [],
-                         "status": "blocked"})
+                         "agents": [], "status": "blocked"})
             continue
         hooks = sorted(c.name for c in pm.get_hookcallers(plugin) or [])
         builtin = getattr(plugin, "__name__", "").startswith("dispatchd.plugins.")
         package, version = pm.distributions.get(name, ("dispatchd", __version__) if builtin
                                                 else (None, None))
         rows.append({"name": name, "package": package, "version": version, "hooks": hooks,
+                     "agents": agents.get(name, []),
                      "status": "active" + (" (built-in)" if builtin else "")})
     for failure in pm.load_failures:
         rows.append({"name": failure.name, "package": failure.dist, "version": None, "hooks": [],
-                     "status": f"failed to load: {failure.error}"})
+                     "agents": [], "status": f"failed to load: {failure.error}"})
     return rows
 
 
 def render_plugins(rows: list[dict[str, Any]]) -> str:
-    return _table(["NAME", "PACKAGE", "VERSION", "STATUS", "HOOKS"],
+    return _table(["NAME", "PACKAGE", "VERSION", "STATUS", "AGENTS", "HOOKS"],
                   [[r["name"], r["package"] or "-", r["version"] or "-", r["status"],
-                    ", ".join(r["hooks"]) or "-"] for r in rows])
+                    ", ".join(r["agents"]) or "-", ", ".join(r["hooks"]) or "-"] for r in rows])

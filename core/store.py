@@ -88,6 +88,9 @@ def unsafe_inbox(project: Path) -> str | None:
         return f"it is owned by another user (uid {st.st_uid})"
     if st.st_mode & 0o002:
         return "it is writable by every user (chmod o-w to accept it)"
+    if st.st_mode & 0o020 and st.st_gid != os.getgid():  # a user-private group is fine
+        return (f"it is writable by the members of group {st.st_gid}, not only by you "
+                "(chmod g-w to accept it)")
     return None
 
 

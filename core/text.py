@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -26,3 +27,18 @@ def for_log(value: object) -> str:
     if _CONTROLS.search(text) or "\n" in text or "\t" in text:
         return repr(text)
     return text
+
+
+class EscapingFormatter(logging.Formatter):
+    """Log lines never carry raw control bytes or line breaks from the data they mention.
+
+    Project paths, file names and agent output reach log messages in many
+    places; escaping the finished message (not the traceback, which is ours)
+    means none can forge a log line or send an escape sequence to a terminal.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        if _CONTROLS.search(line) or "\n" in line:
+            line = _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", line).replace("\n", "\\n")
+        return line

@@ -203,7 +203,9 @@ class Watcher:
 
     @property
     def alive(self) -> bool:
-        return self.observer is not None and self.observer.is_alive()
+        """The observer thread and each watch's emitter thread (an exception kills only it)."""
+        return (self.observer is not None and self.observer.is_alive()
+                and all(emitter.is_alive() for emitter in self.observer.emitters))
 
     def ensure_alive(self) -> None:
         """Restart the observer if its thread died (it then watches every folder anew)."""

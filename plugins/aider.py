@@ -37,9 +37,7 @@ class Aider(AgentProfile):
 
     def command(self, task: Task, session: SessionInfo, model: str, config: Config,
                 settings: AgentSettings) -> AgentLaunch:
-        argv = [*(settings.command or self.program)]
-        if model:
-            argv += ["--model", model]
+        argv = self.argv(settings, model)
         argv += ["--yes-always", "--no-check-update", "--no-show-model-warnings",
                  "--analytics-disable"]
         return AgentLaunch(argv=tuple(argv), env=dict(settings.env))

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dispatchd import hookimpl
-from dispatchd.agents import AgentProfile
+from dispatchd.agents import AgentProfile, first_dialog
 from dispatchd.callbacks import hook_command
 from dispatchd.clock import next_time
 from dispatchd.config import AgentSettings, Config
@@ -108,9 +108,7 @@ class ClaudeCode(AgentProfile):
 
     def command(self, task: Task, session: SessionInfo, model: str, config: Config,
                 settings: AgentSettings) -> AgentLaunch:
-        argv = [*(settings.command or self.program)]
-        if model:
-            argv += ["--model", model]
+        argv = self.argv(settings, model)
         argv.append("--dangerously-skip-permissions")
         resume = take_resume_id(session.name)
         if resume:
@@ -138,8 +136,7 @@ class ClaudeCode(AgentProfile):
     def dialog(self, screen: str) -> str | None:
         if self.prompt(screen):  # a dialog replaces the input box; its words in a transcript don't count
             return None
-        return next((name for name, signs in DIALOGS.items()
-                     if any(sign in screen for sign in signs)), None)
+        return first_dialog(screen, DIALOGS)
 
     def ready(self, screen: str) -> bool:
         return self.prompt(screen) and not self.busy(screen)

@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable
 
 from dispatchd import hookimpl
-from dispatchd.agents import AgentProfile
+from dispatchd.agents import AgentProfile, first_dialog
 from dispatchd.callbacks import hook_command
 from dispatchd.clock import next_time
 from dispatchd.config import AgentSettings, Config
@@ -72,9 +72,7 @@ class Codex(AgentProfile):
 
     def command(self, task: Task, session: SessionInfo, model: str, config: Config,
                 settings: AgentSettings) -> AgentLaunch:
-        argv = [*(settings.command or self.program)]
-        if model:
-            argv += ["--model", model]
+        argv = self.argv(settings, model)
         argv += ["--dangerously-bypass-approvals-and-sandbox", "--disable", "daemon_auto_start"]
         overrides = []
         if settings.options.get("trust_projects") is True:
@@ -103,8 +101,7 @@ class Codex(AgentProfile):
         return bool(text) and text not in PLACEHOLDERS
 
     def dialog(self, screen: str) -> str | None:
-        return next((name for name, signs in DIALOGS.items()
-                     if any(sign in screen for sign in signs)), None)
+        return first_dialog(screen, DIALOGS)
 
     def usage_limit(self, screen: str) -> float | None:
         m = LIMIT.search(screen.replace("’", "'"))

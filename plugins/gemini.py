@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 
 from dispatchd import hookimpl
-from dispatchd.agents import AgentProfile, SubmitRecipe
+from dispatchd.agents import AgentProfile, SubmitRecipe, first_dialog
 from dispatchd.config import AgentSettings, Config
 from dispatchd.hooktypes import AgentLaunch, SessionInfo
 from dispatchd.task import Task
@@ -45,9 +45,7 @@ class Gemini(AgentProfile):
 
     def command(self, task: Task, session: SessionInfo, model: str, config: Config,
                 settings: AgentSettings) -> AgentLaunch:
-        argv = [*(settings.command or self.program)]
-        if model:
-            argv += ["--model", model]
+        argv = self.argv(settings, model)
         return AgentLaunch(argv=(*argv, "--yolo"), env=dict(settings.env))
 
     def prompt(self, screen: str) -> bool:
@@ -61,8 +59,7 @@ class Gemini(AgentProfile):
         return bool(text) and text != PLACEHOLDER
 
     def dialog(self, screen: str) -> str | None:
-        return next((name for name, signs in DIALOGS.items()
-                     if any(sign in screen for sign in signs)), None)
+        return first_dialog(screen, DIALOGS)
 
 
 @hookimpl

@@ -18,7 +18,8 @@ Environment (all optional):
                            trust-dialog, ignore-first-enter, limit-at-boot (the usage-limit
                            line shows above the prompt from the start), usage-limit (every
                            turn ends with it and a StopFailure hook, error rate_limit),
-                           fail-turn (every turn ends with StopFailure, server_error).
+                           fail-turn (every turn ends with StopFailure, server_error),
+                           ignore-enters (no Enter ever submits: the text stays in the box).
   FAKEAGENT_LIMIT_TEXT     the usage-limit line (default: You've hit your limit · resets 5pm).
   FAKEAGENT_PASTE_BURST_MS an Enter within N ms after a paste ended adds a newline
                            instead of submitting (like Codex's paste-burst); 0 = off.
@@ -272,7 +273,7 @@ class FakeAgent:
             self.log("enter_as_newline")
             self.add_text("\n")
             return
-        if self.enter_armed:
+        if self.enter_armed or ("ignore-enters" in self.modes and self.segments):
             self.enter_armed = False
             self.log("enter_ignored")
             return

@@ -130,10 +130,10 @@ class Daemon:
             stdout=self._log, stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir)
         return self
 
-    def run_once(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def run_once(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "dispatchd", "-c", str(self.config_path),
                                *args], capture_output=True, text=True, env=self.env,
-                              cwd=self.workdir, timeout=60)
+                              cwd=self.workdir, timeout=60, input=input)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -70,6 +70,13 @@ def test_status_without_a_daemon_counts_tasks_per_project(tmp_path):
     assert proj["path"] == str(project) and proj["counts"]["inbox"] == 2
     text = invoke("-c", cfg, "status").output
     assert "daemon: not running" in text and "INBOX" in text and str(project) in text
+    indoubt = project / ".agent-queue" / "indoubt"
+    indoubt.mkdir()
+    (indoubt / "20260101T000000-aaaaaaaaaaaa.c.md").write_text("z")
+    (indoubt / "20260101T000000-aaaaaaaaaaaa.c.md.reason").write_text("unknown\n")
+    (proj,) = json.loads(invoke("-c", cfg, "status", "--json").output)["projects"]
+    assert proj["counts"]["indoubt"] == 1  # in doubt is visible, for a person to resolve
+    assert "INDOUBT" in invoke("-c", cfg, "status").output
 
 
 def test_plugins_lists_builtins_with_their_hooks():
@@ -78,6 +85,10 @@ def test_plugins_lists_builtins_with_their_hooks():
     assert "models" in res.output and "choose_model" in res.output
     rows = json.loads(invoke("plugins", "--json").output)
     assert {r["name"] for r in rows} >= {"ordering", "selection", "models", "messages", "claude"}
+    agents = {r["name"]: r["agents"] for r in rows if r["agents"]}
+    assert agents == {"claude": ["claude"], "codex": ["codex"], "gemini": ["gemini"],
+                      "aider": ["aider"]}
+    assert "AGENTS" in res.output
 
 
 def test_invalid_config_exits_3_with_file_key_and_reason(tmp_path):

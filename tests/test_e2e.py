@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from harness import AgentLog, TmuxServer, wait_for, write_task
 
-# Real tmux and real processes on a shared 2-core machine: a test that fails once is run
-# once more, and the rerun shows as "R" in the output (look into any that do).
-pytestmark = pytest.mark.flaky(reruns=1)
+# Real tmux and real processes on a shared 2-core machine: a test that times out waiting is
+# run once more, shown as "R" in the output (look into any that do). A failed assertion about
+# what happened (a task lost, typed twice) is never retried.
+pytestmark = pytest.mark.flaky(reruns=1, only_rerun=["timed out"])
 
 
 def _projects(tmp_path: Path, *names: str) -> list[Path]:
@@ -62,6 +63,10 @@ def test_eight_tasks_on_four_sessions_each_received_once(tmp_path, tmux: TmuxSer
     assert not agent_log.records("input_before_ready")  # never typed into a booting agent
     journal = "".join((p / ".agent-queue" / "journal.jsonl").read_text() for p in (a, b))
     assert journal.count('"acknowledged"') == 8  # each delivery confirmed by the agent's hook
+    for p in (a, b):  # each ended by its Stop hook: a screen-detected end would leave a reason
+        assert not list((p / ".agent-queue" / "done").glob("*.reason"))
+    attempts = {rec["text"].rsplit("(dispatchd attempt ", 1)[1] for rec in submits}
+    assert len(attempts) == 8  # every text names its own attempt, on its last line
     assert daemon.log().count("DISPATCHED session=") == 8
     assert not list((a / ".agent-queue" / "inbox").iterdir())
     assert {r["dispatchd_session"] for r in agent_log.records("start")} == {
@@ -245,9 +250,13 @@ def test_hostile_project_and_file_names_run_no_command(tmp_path, tmux: TmuxServe
     assert not list(tmp_path.rglob("PWNED*")) and not list(Path.cwd().glob("PWNED*"))
     write_task(evil, "log\x1b]52;c;aGk=\x07\nFORGED line.md", "names reach logs escaped")
     wait_for(lambda: len(agent_log.submits()) == 2, 20, "second submit")
+    sly = tmp_path / "projects" / "p\x1b]52;c;eA==\x07\nFORGED project"  # a project path, too
+    write_task(sly, "-leading-dash.md", "from a project whose name is an escape sequence")
+    wait_for(lambda: len(agent_log.submits()) == 3, 20, "third submit")
+    assert all("\x1b" not in r["text"] for r in agent_log.submits())
     log_text = (tmp_path / "daemon.log").read_text()
     assert "\x1b" not in log_text and "\x07" not in log_text
-    assert "\nFORGED" not in log_text
+    assert "\nFORGED" not in log_text and "watching project" in log_text
 
 
 def test_dry_run_decides_and_types_nothing(tmp_path, tmux: TmuxServer, agent_log: AgentLog,
@@ -299,11 +308,21 @@ def test_restart_while_an_agent_works_keeps_the_task_and_learns_its_end(
     assert [r["text"].split("]")[0] for r in agent_log.submits()] == ["[long.md", "[next.md"]
 
 
-def test_a_second_daemon_on_the_same_config_refuses_to_start(tmp_path, tmux, make_daemon):
-    daemon = make_daemon().start()
-    wait_for(lambda: "started" in daemon.log(), 20, "first daemon")
+def test_a_second_daemon_on_the_same_config_refuses_to_start(tmp_path, tmux, agent_log,
+                                                              make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    tmux("set-environment", "-g", "FAKEAGENT_BOOT", "4")  # the claim stays in flight a while
+    daemon = make_daemon({"pool": _autonomous(1)}).start()
+    write_task(project, "t.md", "claimed by the first daemon")
+    claimed = project / ".agent-queue" / "claimed"
+    (held,) = wait_for(lambda: list(claimed.glob("*.t.md")), 20, "claimed by the first")
     second = daemon.run_once("run")
     assert second.returncode == 4 and "another dispatchd" in second.stderr
+    assert held.exists()  # the second one touched nothing: no recovery of the first's claim
+    assert '"released"' not in (project / ".agent-queue" / "journal.jsonl").read_text()
+    wait_for(lambda: list((project / ".agent-queue" / "done").glob("*.t.md")), 30, "done")
+    assert len(agent_log.submits()) == 1
 
 
 def test_a_stale_stop_event_never_ends_the_current_task(tmp_path, tmux: TmuxServer,
@@ -336,6 +355,22 @@ def test_a_session_killed_mid_task_fails_the_task_with_a_reason(tmp_path, tmux: 
     failed = project / ".agent-queue" / "failed"
     wait_for(lambda: list(failed.glob("*.reason")), 20, "failed")
     assert "session lost" in next(failed.glob("*.reason")).read_text()
+
+
+def test_an_agent_that_exits_mid_task_fails_it_and_the_session_goes_on(
+        tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    make_daemon({"pool": _autonomous(1)}).start()
+    write_task(project, "crash.md", "the agent dies on this\nSLEEP=30")
+    write_task(project, "after.md", "the next one")
+    wait_for(lambda: "esc to interrupt" in tmux.screen("auto-1"), 20, "agent busy")
+    tmux("send-keys", "-t", "=auto-1:", "C-c")  # the agent exits back to the shell
+    failed = project / ".agent-queue" / "failed"
+    (reason,) = wait_for(lambda: list(failed.glob("*.crash.md.reason")), 20, "failed")
+    assert "the agent exited before reporting completion" in reason.read_text()
+    wait_for(lambda: len(agent_log.submits()) == 2, 20, "the session takes the next task")
+    assert [r["text"].split("]")[0] for r in agent_log.submits()] == ["[crash.md", "[after.md"]
 
 
 def test_polling_alone_when_events_are_off(tmp_path, tmux: TmuxServer, agent_log: AgentLog,
@@ -506,13 +541,71 @@ def test_no_acknowledgement_puts_the_task_in_doubt(tmp_path, tmux: TmuxServer,
     wait_for(lambda: list(indoubt.glob("*.reason")), 30, "in doubt")
     assert "no acknowledgement" in next(indoubt.glob("*.reason")).read_text()
     assert len(agent_log.submits()) == 1  # typed once, never again
+    assert not agent_log.records("empty_enter")  # the text was submitted: no second Enter
 
 
+def test_without_acknowledgements_the_screen_confirms_the_submit(tmp_path, tmux: TmuxServer,
+                                                                  agent_log: AgentLog,
+                                                                  make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    tmux("set-environment", "-g", "FAKEAGENT_MODE", "no-hooks,ignore-first-enter")
+    daemon = make_daemon({"pool": _autonomous(1), "dispatcher": {"agent_hooks": False}}).start()
+    write_task(project, "t.md", "confirmed by the screen")
+    done = project / ".agent-queue" / "done"
+    wait_for(lambda: list(done.glob("*.t.md")), 30, "done")
+    assert len(agent_log.records("paste")) == 1 and len(agent_log.submits()) == 1
+    assert len(agent_log.records("enter_ignored")) == 1  # one more Enter, never the text
+    journal = (project / ".agent-queue" / "journal.jsonl").read_text()
+    assert '"confirmed": "screen"' in journal and '"acknowledged"' not in journal
+    assert "as its screen shows (this agent sends no acknowledgement)" in daemon.log()
+
+
+def test_a_submit_the_screen_never_confirms_is_in_doubt(tmp_path, tmux: TmuxServer,
+                                                        agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    tmux("set-environment", "-g", "FAKEAGENT_MODE", "no-hooks,ignore-enters")
+    make_daemon({"pool": _autonomous(1), "dispatcher": {"agent_hooks": False}}).start()
+    write_task(project, "t.md", "stuck in the input box")
+    indoubt = project / ".agent-queue" / "indoubt"
+    (reason,) = wait_for(lambda: list(indoubt.glob("*.reason")), 30, "in doubt")
+    assert "still in the agent's input box after a second Enter" in reason.read_text()
+    time.sleep(1)
+    assert len(agent_log.records("paste")) == 1 and not agent_log.submits()
+    assert len(agent_log.records("enter_ignored")) == 2
+
+
+def test_an_acknowledgement_of_another_attempt_does_not_count(tmp_path, tmux: TmuxServer,
+                                                              agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    tmux("set-environment", "-g", "FAKEAGENT_MODE", "no-hooks")
+    daemon = make_daemon({"pool": _autonomous(1), "dispatcher": {"ack_timeout": "4s"}}).start()
+    write_task(project, "t.md", "acknowledged only by its own attempt")
+    (submit,) = wait_for(lambda: agent_log.submits(), 20, "submitted")
+    task_id = submit["dispatchd_task_id"]
+    stale = submit["text"].rsplit("(dispatchd attempt ", 1)[0] + "(dispatchd attempt 0badc0de)"
+    forged = daemon.run_once("hook", "prompt-submit", "--session", "auto-1", "--task", task_id,
+                             "--state-dir", str(tmp_path / "state"),
+                             input=json.dumps({"prompt": stale}))
+    assert forged.returncode == 0, forged.stderr
+    indoubt = project / ".agent-queue" / "indoubt"
+    wait_for(lambda: list(indoubt.glob("*.reason")), 30, "in doubt despite the stale ack")
+    assert "attempt 0badc0de, not the current attempt" in daemon.log()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give files to another user")
 def test_unsafe_inboxes_and_foreign_files_are_refused(tmp_path, tmux: TmuxServer,
                                                       agent_log: AgentLog, make_daemon):
-    open_box, foreign = _projects(tmp_path, "open", "foreign")
+    open_box, foreign, theirs, shared = _projects(tmp_path, "open", "foreign", "theirs", "shared")
     write_task(open_box, "planted.md", "anyone could have written this")
     os.chmod(open_box / ".agent-queue" / "inbox", 0o777)
+    write_task(theirs, "planted.md", "in an inbox someone else owns")
+    os.chown(theirs / ".agent-queue" / "inbox", 65534, 65534)
+    write_task(shared, "planted.md", "in an inbox a whole group may write")
+    os.chown(shared / ".agent-queue" / "inbox", os.getuid(), 65534)
+    os.chmod(shared / ".agent-queue" / "inbox", 0o775)
     write_task(foreign, "theirs.md", "written by someone else")
     os.chown(foreign / ".agent-queue" / "inbox" / "theirs.md", 65534, 65534)
     write_task(foreign, "mine.md", "written by me")
@@ -521,8 +614,12 @@ def test_unsafe_inboxes_and_foreign_files_are_refused(tmp_path, tmux: TmuxServer
     wait_for(lambda: agent_log.submits(), 20, "the legitimate task")
     time.sleep(1)
     assert [r["text"].split("]")[0] for r in agent_log.submits()] == ["[mine.md"]
-    assert "refusing the inbox of" in daemon.log() and "writable by every user" in daemon.log()
-    assert (open_box / ".agent-queue" / "inbox" / "planted.md").exists()
+    log_text = daemon.log()
+    assert "refusing the inbox of" in log_text and "writable by every user" in log_text
+    assert "owned by another user (uid 65534)" in log_text
+    assert "writable by the members of group 65534" in log_text
+    for box in (open_box, theirs, shared):  # refused, and left exactly where it was
+        assert (box / ".agent-queue" / "inbox" / "planted.md").exists()
     reason = next((foreign / ".agent-queue" / "failed").glob("*.reason")).read_text()
     assert "owned by another user" in reason
 

@@ -463,5 +463,6 @@ def test_register_agents_adds_an_agent_that_tasks_and_sessions_can_pick(pm):
                                    config=CONFIG, agent=echo)
     assert launch.argv == ("llm", "chat", "-m", "echo")
     assert pm.hook.choose_model(task=task(), session=AUTO, config=CONFIG, agent=echo) == ""
-    with pytest.raises(LookupError, match="unknown agent 'nope' \\(installed: aider, claude, codex, echo, gemini"):
+    with pytest.raises(LookupError, match=r"unknown agent 'nope' \(installed: aider, claude, "
+                                          r"codex, echo, gemini\)"):
         registry.get("nope")

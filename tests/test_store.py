@@ -214,3 +214,19 @@ def test_a_file_published_by_link_then_unlink_is_queued_not_set_aside(tmp_path, 
     [task] = engine.queue
     assert task.name == "y.md" and task.priority == "high" and task.body == "do it"
     assert not (inbox.parent / "failed").exists() and (inbox / "y.md").exists()
+
+
+def test_a_huge_file_is_refused_from_its_size_without_reading_it(tmp_path):
+    import resource
+
+    project = tmp_path / "p"
+    inbox = project / ".agent-queue" / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / "huge.md").touch()
+    os.truncate(inbox / "huge.md", 8 << 30)  # sparse: 8 GiB long, nothing on disk
+    store = FileStore(max_task_bytes=1 << 20)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(TaskError, match="larger than max_task_bytes"):
+        store.load(project, "huge.md")
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 64 * 1024  # an 8 GiB sparse file: never read whole

@@ -19,7 +19,7 @@ from harness import AgentLog, TmuxServer, wait_for, write_task
 
 from dispatchd.clock import next_time
 
-pytestmark = pytest.mark.flaky(reruns=1)
+pytestmark = pytest.mark.flaky(reruns=1, only_rerun=["timed out"])
 
 
 def _reset_in_two_hours() -> tuple[str, float]:

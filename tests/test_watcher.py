@@ -37,6 +37,33 @@ def test_a_dead_observer_is_restarted_and_watches_again(tmp_path):
         watcher.stop()
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_dead_emitter_thread_counts_as_a_dead_watcher(tmp_path, monkeypatch):
+    """watchdog runs one thread per watch; an exception there kills only that thread."""
+    from watchdog.observers.inotify import InotifyEmitter
+
+    seen: list[tuple[str, str]] = []
+    inbox = tmp_path / "p" / ".agent-queue" / "inbox"
+    inbox.mkdir(parents=True)
+    watcher = Watcher(lambda kind, path: seen.append((kind, path.name)))
+    assert watcher.start()
+    try:
+        def broken(self, timeout, **kwargs):  # type: ignore[no-untyped-def]
+            raise RuntimeError("emitter bug")
+
+        monkeypatch.setattr(InotifyEmitter, "queue_events", broken)
+        watcher.sync([inbox])
+        wait_for(lambda: not watcher.alive, 10, "the emitter's death to show")
+        monkeypatch.undo()
+        watcher.ensure_alive()
+        assert watcher.alive
+        watcher.sync([inbox])
+        (inbox / "t.md").write_text("x")
+        wait_for(lambda: ("file", "t.md") in seen, 10, "an event after the restart")
+    finally:
+        watcher.stop()
+
+
 def test_watch_limit_reached_degrades_to_polling_with_a_warning(tmp_path, monkeypatch, caplog):
     watcher = Watcher(lambda kind, path: None)
     assert watcher.start()
