@@ -102,6 +102,19 @@ def split_frontmatter(text: str) -> tuple[str | None, str]:
     return match.group(1), text[match.end():]
 
 
+_OTHER_FRONTMATTER = {"TOML": re.compile(r"\A\+\+\+[ \t]*\r?\n"),
+                      "JSON": re.compile(r'\A\{[ \t]*(?:\r?\n|")')}
+
+
+def _refuse_other_frontmatter(text: str) -> None:
+    """TOML (``+++``) or JSON (``{``) frontmatter is never read as fields: refused, so a
+    producer who meant ``priority: critical`` learns it, instead of a default-priority task."""
+    for kind, fence in _OTHER_FRONTMATTER.items():
+        if fence.match(text):
+            raise TaskError(f"{kind} frontmatter is not read: write the fields as YAML between "
+                            "'---' lines")
+
+
 def parse_task_text(text: str, *, id: str, name: str, project: Path, path: Path,
                     arrival: float = 0.0) -> Task:
     """Build a :class:`Task` from a file's text; raises :class:`TaskError` on a bad field."""
@@ -111,6 +124,7 @@ def parse_task_text(text: str, *, id: str, name: str, project: Path, path: Path,
     warnings: list[str] = []
     meta: dict[str, Any] = {}
     if front is None:
+        _refuse_other_frontmatter(text)
         if text.startswith("---"):
             warnings.append("frontmatter is not closed by a '---' line: the whole file is the body")
         else:
@@ -139,8 +153,9 @@ def parse_task_text(text: str, *, id: str, name: str, project: Path, path: Path,
 def _check_fields(meta: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "title" in meta and meta["title"] is not None:
-        if not isinstance(meta["title"], str | int | float) or isinstance(meta["title"], bool):
-            raise TaskError(f"invalid field title: expected text, got {meta['title']!r}")
+        if not isinstance(meta["title"], str):  # YAML reads `010` as 8 and `no` as False
+            raise TaskError(f"invalid field title: expected text, got {meta['title']!r} "
+                            f"(put the title in quotes)")
         out["title"] = str(meta["title"])
     if meta.get("priority") is not None:
         prio = meta["priority"]

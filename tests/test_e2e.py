@@ -291,6 +291,24 @@ def test_sigterm_during_a_launch_returns_the_task_and_a_restart_sends_it_once(
     assert len(agent_log.submits()) == 1
 
 
+def test_sigterm_after_the_paste_never_types_the_task_again(tmp_path, tmux: TmuxServer,
+                                                            agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    tmux("set-environment", "-g", "FAKEAGENT_MODE", "no-hooks")  # no acknowledgement comes
+    daemon = make_daemon({"pool": _autonomous(1), "dispatcher": {"ack_timeout": "60s"}}).start()
+    write_task(project, "t.md", "sent, then the daemon is told to stop")
+    wait_for(lambda: agent_log.records("paste"), 20, "pasted")
+    assert daemon.stop() == 0  # clean, after the submit grace
+    indoubt = project / ".agent-queue" / "indoubt"
+    (reason,) = indoubt.glob("*.reason")
+    assert "shutdown interrupted the submit" in reason.read_text()
+    daemon.start()
+    wait_for(lambda: "started" in daemon.log(), 20, "restarted")
+    time.sleep(2)
+    assert len(agent_log.records("paste")) == 1 and list(indoubt.glob("*.t.md"))
+
+
 def test_restart_while_an_agent_works_keeps_the_task_and_learns_its_end(
         tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
     (project,) = _projects(tmp_path, "p")
@@ -655,6 +673,25 @@ def test_tmux_server_killed_and_restarted(tmp_path, tmux: TmuxServer, agent_log:
     tmux("set-environment", "-g", "FAKEAGENT_WORK", "0.5")
     tmux.new_session("auto-1")
     wait_for(lambda: agent_log.submits(), 20, "dispatched once tmux is back")
+
+
+def test_tmux_server_killed_mid_task_ends_it_as_session_lost(tmp_path, tmux: TmuxServer,
+                                                             agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    make_daemon({"pool": _autonomous(1)}).start()
+    write_task(project, "doomed.md", "long work\nSLEEP=60")
+    journal = project / ".agent-queue" / "journal.jsonl"
+    wait_for(lambda: journal.exists() and '"acknowledged"' in journal.read_text(), 20,
+             "delivered")
+    tmux("kill-server")
+    time.sleep(1)
+    tmux("-f", "/dev/null", "new-session", "-d", "-s", "keepalive")
+    tmux.new_session("auto-1")  # tmux's ids start again: %0, $0 … may repeat the old ones
+    failed = project / ".agent-queue" / "failed"
+    (reason,) = wait_for(lambda: list(failed.glob("*.reason")), 20, "failed, not hanging")
+    assert "session lost" in reason.read_text()
+    assert len(agent_log.submits()) == 1
 
 
 def test_recovery_keeps_every_record_while_it_settles_cut_off_submits(

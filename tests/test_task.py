@@ -73,11 +73,18 @@ def test_pathological_frontmatter_is_refused_not_a_crash():
 @pytest.mark.parametrize("text", ['{"priority": "critical", "model": "--x"}\nbody',
                                   '+++\npriority = "critical"\n+++\nbody'])
 def test_json_and_toml_frontmatter_are_never_parsed(text):
-    t = parse(text)
-    assert t.priority == "default" and t.model is None and t.body == text.strip()
+    with pytest.raises(TaskError, match=r"(JSON|TOML) frontmatter is not read: write the fields "
+                                        r"as YAML between '---' lines"):
+        parse(text)
+    assert parse("{braces} in a plain body are fine").body == "{braces} in a plain body are fine"
 
 
 def test_yaml_dates_and_nul_bytes():
     with pytest.raises(TaskError, match="invalid field title"):
         parse("---\ntitle: 2024-01-01\n---\nx")
+    with pytest.raises(TaskError, match=r"invalid field title: expected text, got 8 \(put the"):
+        parse("---\ntitle: 010\n---\nx")  # YAML 1.1 octal
+    with pytest.raises(TaskError, match="got False"):
+        parse("---\ntitle: no\n---\nx")
+    assert parse("---\ntitle: '010'\n---\nx").title == "010"
     assert sanitize_for_terminal(parse("a\x00b").body) == "ab"
