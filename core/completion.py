@@ -6,7 +6,9 @@ session holds now, so a late or repeated event never frees a session busy with
 a newer task. In case no hook ever reports (an agent without hooks, an
 interrupted turn), the screen is also checked every
 ``dispatcher.completion_poll``: the task is done once the agent, seen busy,
-is idle again (or has looked idle on three checks in a row); a session whose
+is idle again (or has looked idle on three checks in a row; an agent that
+reports through hooks, only after ``REPORTED_IDLE_GRACE`` of looking idle
+with no ``Stop``, and then as interrupted); a session whose
 pane vanished, or whose agent exited, ends its task as failed with the reason.
 An agent that shows a usage limit ends its task as failed too (its text was
 delivered, so it is never re-sent on its own), and its session takes no task
@@ -40,6 +42,9 @@ IDLE_CHECKS = 3
 INTERRUPTED = ("interrupted: the agent's screen is idle again but it reported no end of "
                "turn (a user pressed Esc, or its Stop hook did not run)")
 """Why a task of an agent that reports through hooks ended from the screen instead."""
+REPORTED_IDLE_GRACE = 5.0
+"""Seconds an agent that reports through hooks must look idle before its screen ends the task:
+right after Enter, and while its Stop hook runs, it looks idle without being done."""
 FAILURE_REDRAW = 0.5
 """After an agent reports a failure, seconds to let it draw why before the screen is read."""
 
@@ -204,12 +209,15 @@ class CompletionWatch:
         if idle is None:
             return
         if not idle:
-            session.busy_seen, session.idle_polls = True, 0
+            session.busy_seen, session.idle_polls, session.idle_since = True, 0, 0.0
             return
         session.idle_polls += 1
-        if session.busy_seen or session.idle_polls >= IDLE_CHECKS:
-            await self.engine.finish(session, "done", INTERRUPTED if session.reports else None,
-                                     task_id=task.id)
+        session.idle_since = session.idle_since or time.monotonic()
+        if session.reports:  # its Stop hook decides; the screen only after a long quiet
+            if time.monotonic() - session.idle_since >= REPORTED_IDLE_GRACE:
+                await self.engine.finish(session, "done", INTERRUPTED, task_id=task.id)
+        elif session.busy_seen or session.idle_polls >= IDLE_CHECKS:
+            await self.engine.finish(session, "done", task_id=task.id)
 
     async def _usage_limited(self, session: Session, task: Task, screen: str | None = None) -> bool:
         """If the agent shows a usage limit: hold the session until it lifts, end the task."""

@@ -52,6 +52,8 @@ class Session:
     since: float = 0.0
     busy_seen: bool = False
     idle_polls: int = 0
+    idle_since: float = 0.0
+    """When (monotonic) the agent started to look idle on screen; 0 while it looks busy."""
 
     def in_cooldown(self, now: float | None = None) -> bool:
         return (now if now is not None else time.time()) < self.cooldown_until
@@ -65,7 +67,7 @@ class Session:
 
     def assign(self, task: Task, state: str) -> None:
         self.state, self.task, self.since = state, task, time.time()
-        self.busy_seen, self.idle_polls = False, 0
+        self.busy_seen, self.idle_polls, self.idle_since = False, 0, 0.0
 
     def free_up(self) -> None:
         if self.pane is not None:

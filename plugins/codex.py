@@ -11,7 +11,14 @@ run (``-c projects=…``); nothing is written to ``~/.codex``.
 
 Screen (AGENTS.md §3): the composer line starts with ``›`` (dialogs number
 their options: ``› 1. Trust and continue``); busy while ``esc to interrupt``
-shows, above the composer.
+shows, above the composer. The input counts as there only once the status
+line under the composer names the model and folder (``fake-model default ·
+/path``): Codex draws its composer ~0.3 s after start while still ``loading``
+and only then decides on its folder-trust and hooks-review dialogs (~0.55 s);
+text pasted into that early composer lands in the dialog, whose Enter trusts
+the folder in ``$CODEX_HOME/config.toml`` and drops the message. A dialog
+replaces the composer, so its words in the transcript above a live composer
+do not count.
 """
 
 from __future__ import annotations
@@ -30,6 +37,10 @@ from dispatchd.hooktypes import AgentLaunch, SessionInfo
 from dispatchd.task import Task
 
 COMPOSER = re.compile(r"^› (?!\d+\. )(.*)$")
+STATUS = re.compile(r"\S · [~/]")
+"""The status line under the composer once the session is set up: ``<model> <effort> · <folder>``
+(absent while Codex is still loading, and while a dialog is up). Searched, not anchored: a
+stray cell left by a redraw (seen once: `` ifake-model default · /…``) must not hide it."""
 PLACEHOLDERS = ("Ask Codex to do anything", "Find and fix a bug in @filename",
                 "Write tests for @filename", "Improve documentation in @filename",
                 "Summarize recent commits", "Explain this codebase", "Implement {feature}")
@@ -65,6 +76,13 @@ def _composer(screen: str) -> str | None:
     return None
 
 
+def _loaded(screen: str) -> bool:
+    """Whether the last composer line has Codex's status line somewhere below it."""
+    lines = screen.splitlines()
+    last = next((i for i in range(len(lines) - 1, -1, -1) if COMPOSER.match(lines[i])), None)
+    return last is not None and any(STATUS.search(line) for line in lines[last + 1:])
+
+
 class Codex(AgentProfile):
     name = "codex"
     description = "OpenAI Codex CLI (npm @openai/codex), with its hooks wired back"
@@ -91,7 +109,7 @@ class Codex(AgentProfile):
         return AgentLaunch(argv=tuple(argv), env=dict(settings.env), acknowledges=config.agent_hooks)
 
     def prompt(self, screen: str) -> bool:
-        return _composer(screen) is not None and self.dialog(screen) is None
+        return _loaded(screen)
 
     def busy(self, screen: str) -> bool:
         return "esc to interrupt" in screen
@@ -101,6 +119,8 @@ class Codex(AgentProfile):
         return bool(text) and text not in PLACEHOLDERS
 
     def dialog(self, screen: str) -> str | None:
+        if _loaded(screen):  # a dialog replaces the composer; its words in a transcript don't count
+            return None
         return first_dialog(screen, DIALOGS)
 
     def usage_limit(self, screen: str) -> float | None:

@@ -76,7 +76,8 @@ BASH_RE = re.compile(r"^\s*BASH:\s*(.+?)\s*$", re.MULTILINE)
 FAIL_RE = re.compile(r"^\s*FAIL=(\d{3})\s*$", re.MULTILINE)
 # Wrappers the agents put around what the user typed; stripped before counting lines.
 REMINDER_RE = re.compile(r"<system-reminder>.*?</system-reminder>", re.DOTALL)
-PASTED_RE = re.compile(r"<pasted_content[^>]*>\n?(.*?)\n?</pasted_content>", re.DOTALL)
+# Claude Code 2.1.330 repeats the id in the closing tag: </pasted_content id="f17f">.
+PASTED_RE = re.compile(r"<pasted_content[^>]*>\n?(.*?)\n?</pasted_content[^>]*>", re.DOTALL)
 # Codex sends its context as user messages too; these are not what the user typed.
 CODEX_CONTEXT_PREFIXES = ("<environment_context>", "<user_instructions>", "# AGENTS.md instructions",
                           "<permissions instructions>", "<user_shell_command>")

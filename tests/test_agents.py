@@ -35,6 +35,7 @@ CASES = {
     "claude-bypass-warning": ("claude", False, False, False, "bypass permissions"),
     "shell-starship": ("claude", False, False, False, None),
     "codex-ready": ("codex", True, False, False, None),
+    "codex-loading": ("codex", False, False, False, None),  # composer drawn, dialogs not decided
     "codex-busy": ("codex", False, True, False, None),
     "codex-idle": ("codex", True, False, False, None),
     "codex-pasted": ("codex", True, False, True, None),
@@ -88,3 +89,11 @@ def test_codex_usage_limit_names_its_reset():
     until = profiles()["codex"].usage_limit(screen)
     assert until is not None and 0 < until - time.time() <= 86400
     assert time.localtime(until)[3:5] == (19, 0)
+
+
+def test_codex_dialog_words_in_the_transcript_above_a_live_composer_do_not_count():
+    codex = profiles()["codex"]
+    screen = (SCREENS / "codex-idle.txt").read_text(encoding="utf-8")
+    quoted = screen.replace("• FAKE-REPLY", "• Trust this folder? Hooks need review. FAKE-REPLY", 1)
+    assert quoted != screen
+    assert codex.dialog(quoted) is None and codex.ready(quoted) and codex.idle(quoted)

@@ -67,8 +67,10 @@ def test_anthropic_stream_turn_is_answered_and_logged(server: FakeModelServer) -
     assert server.turns() == [rec]
 
 
-def test_sleep_line_sets_the_delay_and_pasted_content_is_unwrapped(server: FakeModelServer) -> None:
-    text = '<pasted_content id="1">\nfirst pasted line\nSLEEP=0.3\n</pasted_content>'
+@pytest.mark.parametrize("closing", ["</pasted_content>", '</pasted_content id="1">'])
+def test_sleep_line_sets_the_delay_and_pasted_content_is_unwrapped(server: FakeModelServer,
+                                                                   closing: str) -> None:
+    text = f'<pasted_content id="1">\nfirst pasted line\nSLEEP=0.3\n{closing}'  # 2.1.330: with id
     t0 = time.monotonic()
     _, _, raw = post(server, "/v1/messages", {"model": "m", "stream": True, "tools": TOOLS,
                                               "messages": [user(text)]})
