@@ -41,10 +41,14 @@ class TmuxServer:
     def __init__(self, agent_log: Path, **agent_env: str) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="dtmux"))  # short: socket paths are limited
         self.socket = self.dir / "sock"
-        env = {"FAKEAGENT_LOG": str(agent_log), "FAKEAGENT_BOOT": "0.3", "FAKEAGENT_WORK": "0.5",
-               **agent_env}
+        self.env = {"FAKEAGENT_LOG": str(agent_log), "FAKEAGENT_BOOT": "0.3",
+                    "FAKEAGENT_WORK": "0.5", **agent_env}
+        self.start()
+
+    def start(self) -> None:
+        """Start the server (again, after a kill-server), with the fake agent's settings."""
         self("-f", "/dev/null", "new-session", "-d", "-s", "keepalive")
-        for key, value in env.items():
+        for key, value in self.env.items():
             self("set-environment", "-g", key, value)
 
     def __call__(self, *args: str, check: bool = True) -> str:

@@ -25,6 +25,13 @@ def _projects(tmp_path: Path, *names: str) -> list[Path]:
     return out
 
 
+def _wait_delivered(project: Path) -> None:
+    """Until the agent acknowledged a task of ``project`` (its journal says so)."""
+    journal = project / ".agent-queue" / "journal.jsonl"
+    wait_for(lambda: journal.exists() and '"acknowledged"' in journal.read_text(), 20,
+             "delivered")
+
+
 def _autonomous(n: int) -> dict[str, object]:
     return {"autonomous": {"prefix": "auto-", "start_index": 1, "min": 0, "max": n},
             "shared_projects_dir": "projects"}
@@ -365,9 +372,7 @@ def test_a_session_killed_mid_task_fails_the_task_with_a_reason(tmp_path, tmux: 
     tmux.new_session("auto-1")
     make_daemon({"pool": _autonomous(1)}).start()
     write_task(project, "doomed.md", "long work\nSLEEP=30")
-    journal = project / ".agent-queue" / "journal.jsonl"
-    wait_for(lambda: journal.exists() and '"acknowledged"' in journal.read_text(), 20,
-             "delivered")
+    _wait_delivered(project)
     tmux("kill-session", "-t", "=auto-1")
     tmux.new_session("auto-1")  # same name, new pane: not the agent we gave the task to
     failed = project / ".agent-queue" / "failed"
@@ -667,10 +672,7 @@ def test_tmux_server_killed_and_restarted(tmp_path, tmux: TmuxServer, agent_log:
     time.sleep(1.5)
     assert (project / ".agent-queue" / "inbox" / "waits.md").exists()  # not claimed
     assert daemon.proc is not None and daemon.proc.poll() is None  # still up
-    tmux("-f", "/dev/null", "new-session", "-d", "-s", "keepalive")
-    tmux("set-environment", "-g", "FAKEAGENT_LOG", str(agent_log.path))
-    tmux("set-environment", "-g", "FAKEAGENT_BOOT", "0.3")
-    tmux("set-environment", "-g", "FAKEAGENT_WORK", "0.5")
+    tmux.start()
     tmux.new_session("auto-1")
     wait_for(lambda: agent_log.submits(), 20, "dispatched once tmux is back")
 
@@ -681,12 +683,10 @@ def test_tmux_server_killed_mid_task_ends_it_as_session_lost(tmp_path, tmux: Tmu
     tmux.new_session("auto-1")
     make_daemon({"pool": _autonomous(1)}).start()
     write_task(project, "doomed.md", "long work\nSLEEP=60")
-    journal = project / ".agent-queue" / "journal.jsonl"
-    wait_for(lambda: journal.exists() and '"acknowledged"' in journal.read_text(), 20,
-             "delivered")
+    _wait_delivered(project)
     tmux("kill-server")
     time.sleep(1)
-    tmux("-f", "/dev/null", "new-session", "-d", "-s", "keepalive")
+    tmux.start()
     tmux.new_session("auto-1")  # tmux's ids start again: %0, $0 … may repeat the old ones
     failed = project / ".agent-queue" / "failed"
     (reason,) = wait_for(lambda: list(failed.glob("*.reason")), 20, "failed, not hanging")
