@@ -11,8 +11,9 @@ import importlib
 import importlib.metadata
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pluggy
 
@@ -37,6 +38,11 @@ BUILTIN_PLUGINS = (
 
 DISABLE_ENV = "DISPATCHD_DISABLE_PLUGINS"
 """Comma-separated plugin names to block (built-in or entry-point names)."""
+ALLOW_ENV = "DISPATCHD_PLUGINS"
+"""Comma-separated entry-point names: when set, only these installed plugins load (built-ins
+still do, unless blocked); empty (``DISPATCHD_PLUGINS=``) loads no installed plugin."""
+TRACE_ENV = "DISPATCHD_TRACE_HOOKS"
+"""``1``: log every hook call, its arguments and its result (logger ``dispatchd.hooks``)."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,34 @@ class LoadFailure:
 
 
 def blocked_from_env() -> set[str]:
-    return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+    return _names(os.environ.get(DISABLE_ENV, ""))
+
+
+def allowed_from_env() -> set[str] | None:
+    """The allow-list of installed plugins, or None (all of them) when it is not set."""
+    value = os.environ.get(ALLOW_ENV)
+    return None if value is None else _names(value)
+
+
+def _names(value: str) -> set[str]:
+    return {n.strip() for n in value.split(",") if n.strip()}
+
+
+def trace_hooks(pm: pluggy.PluginManager) -> None:
+    """Log each hook call with its arguments and outcome (pluggy's public call monitoring)."""
+    trace = logging.getLogger("dispatchd.hooks")
+
+    def before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
+        trace.info("call %s(%s)", hook_name,
+                   ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if k != "config"))
+
+    def after(outcome: pluggy.Result[Any], hook_name: str, impls: Sequence[pluggy.HookImpl],
+              kwargs: Mapping[str, Any]) -> None:
+        error = outcome.exception
+        trace.info("  %s -> %s", hook_name,
+                   f"raised {error!r}" if error is not None else repr(outcome.get_result()))
+
+    pm.add_hookcall_monitoring(before, after)
 
 
 class PluginManager(pluggy.PluginManager):
@@ -76,7 +109,7 @@ def get_plugin_manager(
     for name in set(blocked) | blocked_from_env():
         pm.set_blocked(name)
     if entry_points:
-        pm.load_failures = _load_entry_points(pm)
+        pm.load_failures = _load_entry_points(pm, allowed_from_env())
     if builtins:
         for modname in BUILTIN_PLUGINS:
             short = modname.rsplit(".", 1)[1]
@@ -84,10 +117,12 @@ def get_plugin_manager(
                 continue
             pm.register(importlib.import_module(modname), name=short)
     pm.check_pending()
+    if os.environ.get(TRACE_ENV, "") not in ("", "0"):
+        trace_hooks(pm)
     return pm
 
 
-def _load_entry_points(pm: PluginManager) -> list[LoadFailure]:
+def _load_entry_points(pm: PluginManager, allowed: set[str] | None) -> list[LoadFailure]:
     failures = []
     builtin_names = {m.rsplit(".", 1)[1] for m in BUILTIN_PLUGINS}
     for ep in importlib.metadata.entry_points(group=PROJECT_NAME):
@@ -97,6 +132,9 @@ def _load_entry_points(pm: PluginManager) -> list[LoadFailure]:
             log.error("plugin %r (from %s) is skipped: %s; rename the entry point", ep.name,
                       dist or "?", error)
             failures.append(LoadFailure(ep.name, dist, error))
+            continue
+        if allowed is not None and ep.name not in allowed:
+            pm.set_blocked(ep.name)  # listed by `dispatchd plugins` as blocked
             continue
         if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
             continue

@@ -51,3 +51,14 @@ def test_installed_plugin_decides_session_and_model(plugin_site: Path, tmp_path:
     write_task(project, "plain.md", "no tags")
     wait_for(lambda: len(agent_log.submits()) == 2, 30, "second submit")
     assert agent_log.submits()[1]["model"] == "sonnet"  # plugin returned None: default
+
+
+def test_an_allow_list_loads_only_the_installed_plugins_it_names(plugin_site: Path, make_daemon):
+    def status(allow: str) -> str:
+        daemon = make_daemon(PYTHONPATH=str(plugin_site), DISPATCHD_PLUGINS=allow)
+        rows = {r["name"]: r for r in json.loads(daemon.run_once("plugins", "--json").stdout)}
+        assert rows["models"]["status"] == "active (built-in)"  # built-ins are not affected
+        return str(rows["test_policy"]["status"])
+
+    assert status("") == "blocked"
+    assert status("test_policy, other") == "active"

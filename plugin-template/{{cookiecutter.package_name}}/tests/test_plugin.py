@@ -1,23 +1,22 @@
-from pathlib import Path
+"""Tests of the plugin's decision, with dispatchd's own test helpers (no tmux needed)."""
 
-from dispatchd.config import Config
-from dispatchd.hooktypes import SessionInfo
-from dispatchd.pluginmanager import get_plugin_manager
-from dispatchd.task import Task
+from dispatchd.testing import decide, make_session, make_task, plugin_manager
 
 import {{ cookiecutter.module_name }} as plugin
 
 
-def make_task(**kw):
-    return Task(id="1", name="t.md", project=Path("/p"), path=Path("/p/t.md"), body="x", **kw)
-
-
 def test_docs_tasks_go_to_the_docs_session():
-    pm = get_plugin_manager(entry_points=False)
-    pm.register(plugin)
-    candidates = [SessionInfo("ccl-auto-1", "autonomous"),
-                  SessionInfo(plugin.TARGET_SESSION, "autonomous")]
-    choose = pm.hook.select_session
-    assert choose(task=make_task(tags=("docs",)), candidates=candidates,
-                  config=Config()) == plugin.TARGET_SESSION
-    assert choose(task=make_task(), candidates=candidates, config=Config()) == "ccl-auto-1"
+    pm = plugin_manager(plugin)
+    free = [make_session("ccl-auto-1"), make_session(plugin.TARGET_SESSION)]
+    assert decide(pm, make_task(tags=["docs"]), free).session == plugin.TARGET_SESSION
+
+
+def test_other_tasks_keep_the_default_choice():
+    pm = plugin_manager(plugin)
+    free = [make_session("ccl-auto-1"), make_session(plugin.TARGET_SESSION)]
+    assert decide(pm, make_task(), free).session == "ccl-auto-1"
+
+
+def test_docs_tasks_wait_while_the_docs_session_is_busy():
+    pm = plugin_manager(plugin)
+    assert decide(pm, make_task(tags=["docs"]), [make_session("ccl-auto-1")]).session is None

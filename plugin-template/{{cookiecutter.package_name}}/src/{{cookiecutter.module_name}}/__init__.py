@@ -1,4 +1,9 @@
-"""{{ cookiecutter.description }}"""
+"""{{ cookiecutter.description }}
+
+Each function marked ``@dispatchd.hookimpl`` overrides one of dispatchd's hooks
+(see its docs/hooks.md); returning ``None`` leaves the decision to the next plugin
+and finally to dispatchd's built-in default.
+"""
 
 from __future__ import annotations
 

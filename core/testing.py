@@ -1,0 +1,90 @@
+"""Helpers for testing a dispatchd plugin: no tmux, no daemon, no files.
+
+    from dispatchd.testing import decide, make_session, make_task, plugin_manager
+    import my_plugin
+
+    def test_docs_go_to_the_writer():
+        pm = plugin_manager(my_plugin)
+        sessions = [make_session("ccl-auto-1"), make_session("docs-writer")]
+        assert decide(pm, make_task(tags=["docs"]), sessions).session == "docs-writer"
+
+:func:`decide` runs the same hooks, in the same order, as one dispatch of
+the daemon (``select_session``, ``choose_model``, ``agent_command``,
+``build_message``), so what it returns is what the daemon would do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .agents import AgentProfile, AgentRegistry
+from .config import Config
+from .hooktypes import AgentLaunch, SessionInfo, SessionKind
+from .pluginmanager import PluginManager, get_plugin_manager
+from .task import Task
+
+
+def plugin_manager(*plugins: object, entry_points: bool = False) -> PluginManager:
+    """A fresh manager with the built-in defaults and ``plugins`` registered on top.
+
+    Installed (entry-point) plugins are left out unless ``entry_points=True``,
+    so a test sees only what it registers.
+    """
+    pm = get_plugin_manager(entry_points=entry_points)
+    for plugin in plugins:
+        pm.register(plugin)
+    return pm
+
+
+def make_task(body: str = "do it", *, name: str = "t.md", project: str | Path = "/srv/project",
+              tags: Iterable[str] = (), **fields: Any) -> Task:
+    """A waiting task in one line; any :class:`~dispatchd.task.Task` field may be given."""
+    project = Path(project)
+    return Task(id=fields.pop("id", "20260101T000000-000000000000"), name=name, project=project,
+                path=project / ".agent-queue" / "inbox" / name, body=body, tags=tuple(tags),
+                **fields)
+
+
+def make_session(name: str = "ccl-auto-1", kind: SessionKind = "autonomous", *,
+                 project: str | Path | None = None, state: str = "idle",
+                 agent: str | None = None) -> SessionInfo:
+    """A session as hooks see it (``kind="dedicated"`` with ``project=`` for a dedicated one)."""
+    return SessionInfo(name, kind, Path(project) if project is not None else None, state,
+                       None, agent)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the daemon would do with one task: where, with which agent and model, what it types."""
+
+    session: str | None
+    """The session chosen, or None when the task would wait."""
+    agent: str = ""
+    model: str | None = None
+    launch: AgentLaunch | None = None
+    message: str = ""
+
+
+def decide(pm: PluginManager, task: Task, sessions: Sequence[SessionInfo],
+           config: Config | None = None) -> Decision:
+    """One dispatch decision for ``task`` among the free ``sessions``, without tmux."""
+    config = config or Config()
+    name = pm.hook.select_session(task=task, candidates=list(sessions), config=config)
+    chosen = next((s for s in sessions if s.name == name), None)
+    if chosen is None:
+        return Decision(None)
+    agent = _registry(pm, config).get(task.agent or chosen.agent)
+    model = pm.hook.choose_model(task=task, session=chosen, config=config, agent=agent)
+    launch = pm.hook.agent_command(task=task, session=chosen, model=model or "",
+                                   config=config, agent=agent)
+    message = pm.hook.build_message(task=task, session=chosen, model=model or "", config=config)
+    return Decision(chosen.name, agent.name, model, launch, message or "")
+
+
+def _registry(pm: PluginManager, config: Config) -> AgentRegistry:
+    profiles: list[AgentProfile] = []
+    pm.hook.register_agents(register=profiles.append)
+    return AgentRegistry(profiles, config.default_agent)
