@@ -8,6 +8,7 @@ on this state dir.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -20,7 +21,7 @@ import click
 from . import __version__
 from .config import Config, ConfigError, load_config
 from .pluginmanager import PluginManager, get_plugin_manager
-from .text import EscapingFormatter
+from .text import EscapingFormatter, JsonLinesFormatter
 
 EXIT_PROBLEM, EXIT_CONFIG, EXIT_RUNNING = 1, 3, 4
 
@@ -81,13 +82,18 @@ class PluginCommands(click.Group):
               help="Config file [default: $XDG_CONFIG_HOME/dispatchd/config.yaml].")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for everything).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              envvar="DISPATCHD_LOG_FORMAT", show_default=True,
+              help="Log lines as text, or as one JSON object per line.")
 @click.version_option(__version__, prog_name="dispatchd")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool) -> None:
+def cli(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool,
+        log_format: str) -> None:
     """Hand Markdown task files from project inboxes to idle AI-agent sessions in tmux."""
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonLinesFormatter() if log_format == "json" else
+                         EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
     if verbose < 2:
         logging.getLogger("watchdog").setLevel(logging.WARNING)
@@ -191,11 +197,22 @@ def resolve(ctx: Context, task_id: str, action: str | None) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--watch", "-w", is_flag=True, help="Keep the table up to date (a live table on a "
+              "terminal; the plain table every interval otherwise).")
+@click.option("--interval", default="2s", show_default=True, help="How often --watch refreshes.")
+@click.option("--count", type=int, default=None, help="With --watch: stop after N refreshes.")
 @pass_ctx
-def status(ctx: Context, as_json: bool) -> None:
+def status(ctx: Context, as_json: bool, watch: bool, interval: str, count: int | None) -> None:
     """Sessions, queues per project and in-flight tasks."""
+    from .durations import parse_duration
     from .status import collect_status, render_status
 
+    if watch and not as_json:
+        from .watch import watch as watch_status
+
+        with contextlib.suppress(KeyboardInterrupt):
+            watch_status(ctx.config, parse_duration(interval), count, echo=click.echo)
+        return
     data = collect_status(ctx.config)
     click.echo(json.dumps(data, indent=2) if as_json else render_status(data))
 

@@ -74,7 +74,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _ago(ts: float | None) -> str:
+def ago(ts: float | None) -> str:
     if not ts:
         return "-"
     secs = int(time.time() - ts)
@@ -86,7 +86,7 @@ def render_status(data: dict[str, Any]) -> str:
     head = f"daemon: running (pid {d['pid']})" if d["running"] else "daemon: not running"
     sessions = _table(["SESSION", "KIND", "STATE", "TASK", "MODEL", "FOR"],
                       [[s["name"], s["kind"], s["state"], for_log(s.get("task") or "-"),
-                        s.get("model") or "-", _ago(s.get("since"))] for s in data["sessions"]])
+                        s.get("model") or "-", ago(s.get("since"))] for s in data["sessions"]])
     states = list(STATES)
     projects = _table(["PROJECT", *[s.upper() for s in states]],
                       [[for_log(p["path"]), *[str(p["counts"][s]) for s in states]]

@@ -42,3 +42,16 @@ class EscapingFormatter(logging.Formatter):
         if _CONTROLS.search(line) or "\n" in line:
             line = _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", line).replace("\n", "\\n")
         return line
+
+
+class JsonLinesFormatter(logging.Formatter):
+    """One JSON object per log line (``--log-format json``): time, level, logger, message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+
+        entry = {"ts": round(record.created, 3), "level": record.levelname,
+                 "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)  # ASCII only: no control byte, C1 included, survives

@@ -136,3 +136,35 @@ def test_the_agent_hook_shell_command_leaves_the_same_event(tmp_path):
     assert (event.event, event.session, event.task_id) == (
         "prompt-submit", "auto-1", "20260101T000000-abcdef")
     assert event.payload == {"prompt": "[t.md] x"}
+
+
+def test_status_watch_repeats_the_table_when_not_a_terminal(tmp_path):
+    write_task(tmp_path / "projects" / "p", "a.md", "x")
+    res = invoke("-c", config(tmp_path), "status", "--watch", "--interval", "10ms",
+                 "--count", "3")
+    assert res.exit_code == 0, res.output
+    assert res.output.count("daemon: not running") == 3 and res.output.count("--- ") == 3
+
+
+def test_log_lines_as_json(tmp_path):
+    import subprocess
+    import sys
+
+    cfg = config(tmp_path)
+    write_task(tmp_path / "projects" / "p\x1b[31m", "a.md", "x")  # a name to escape, too
+    res = subprocess.run([sys.executable, "-m", "dispatchd", "--log-format", "json", "-c", cfg,
+                          "run", "--dry-run"], capture_output=True, text=True, timeout=60)
+    lines = [json.loads(line) for line in res.stderr.splitlines() if line.strip()]
+    assert lines and all({"ts", "level", "logger", "message"} <= set(e) for e in lines)
+    assert any("watching project" in e["message"] for e in lines) and "\x1b" not in res.stderr
+
+
+def test_shell_completion_is_generated():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "_DISPATCHD_COMPLETE": "bash_source"}
+    res = subprocess.run([sys.executable, "-m", "dispatchd"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert "_dispatchd_completion" in res.stdout
