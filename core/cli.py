@@ -158,14 +158,18 @@ def validate(ctx: Context, files: tuple[Path, ...]) -> None:
 @click.option("--title", help="Task title (frontmatter).")
 @click.option("--priority", type=click.Choice(["critical", "high", "default", "low"]))
 @click.option("--model", help="Model override (frontmatter).")
+@click.option("--tag", "tags", multiple=True, help="A tag (frontmatter tags:); repeatable.")
+@click.option("--agent", help="The agent CLI to use (frontmatter agent:), e.g. codex.")
 def enqueue(project: Path, source: Any, name: str | None, title: str | None,
-            priority: str | None, model: str | None) -> None:
+            priority: str | None, model: str | None, tags: tuple[str, ...],
+            agent: str | None) -> None:
     """Add a task to PROJECT's inbox, atomically; the body comes from SOURCE or stdin."""
     from .enqueue import EnqueueError, enqueue_task
 
     text = (source or click.get_text_stream("stdin")).read()
     try:
-        path = enqueue_task(project, text, name=name, title=title, priority=priority, model=model)
+        path = enqueue_task(project, text, name=name, title=title, priority=priority, model=model,
+                            tags=tags, agent=agent)
     except EnqueueError as exc:
         click.echo(f"dispatchd: {exc}", err=True)
         sys.exit(EXIT_PROBLEM)

@@ -30,13 +30,17 @@ def _slug(text: str) -> str:
 
 
 def enqueue_task(project: Path, body: str, *, name: str | None = None, title: str | None = None,
-                 priority: str | None = None, model: str | None = None) -> Path:
+                 priority: str | None = None, model: str | None = None,
+                 tags: tuple[str, ...] = (), agent: str | None = None) -> Path:
     """Write a task to ``project``'s inbox and return its path."""
-    fields = {k: v for k, v in (("title", title), ("priority", priority), ("model", model)) if v}
+    fields: dict[str, object] = {k: v for k, v in (("title", title), ("priority", priority),
+                                                   ("model", model), ("agent", agent)) if v}
+    if tags:
+        fields["tags"] = list(tags)
     text = body
     if fields and split_frontmatter(body)[0] is not None:
         raise EnqueueError("the text has its own frontmatter; put the fields there instead of "
-                           "using --title/--priority/--model")
+                           "using --title/--priority/--model/--tag/--agent")
     if fields:
         front = yaml.safe_dump(fields, sort_keys=False, allow_unicode=True)
         text = f"---\n{front}---\n{body}"

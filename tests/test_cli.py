@@ -54,6 +54,11 @@ def test_enqueue_writes_atomically_and_never_overwrites(tmp_path):
     bad = invoke("enqueue", str(project), "--model", "--evil", input="x")
     assert bad.exit_code == 1 and "invalid field model" in bad.output
     assert not list((project / ".agent-queue" / "tmp").iterdir())
+    tagged = invoke("enqueue", str(project), "--tag", "docs", "--tag", "api", "--agent", "codex",
+                    "--name", "t.md", input="Document it.")
+    assert tagged.exit_code == 0, tagged.output
+    text = (project / ".agent-queue" / "inbox" / "t.md").read_text()
+    assert "tags:\n- docs\n- api\n" in text and "agent: codex" in text
 
 
 def test_status_without_a_daemon_counts_tasks_per_project(tmp_path):
