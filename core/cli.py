@@ -249,5 +249,79 @@ def hook(event: str, state_dir: Path, session: str, task_id: str) -> None:
     post_event(state_dir, event, session, task_id, payload if isinstance(payload, dict) else {})
 
 
+
+@cli.command()
+@click.option("--path", "path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Where to write it [default: the -c file, else "
+                   "$XDG_CONFIG_HOME/dispatchd/config.yaml].")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@pass_ctx
+def init(ctx: Context, path: Path | None, force: bool) -> None:
+    """Write a commented starter config."""
+    from .config import default_config_path
+    from .starter import InitError, write_starter
+
+    target = path or ctx.config_path or default_config_path()
+    try:
+        write_starter(target, force=force)
+    except InitError as exc:
+        click.echo(f"dispatchd: {exc}", err=True)
+        sys.exit(EXIT_PROBLEM)
+    click.echo(f"wrote {target}")
+
+
+@cli.group()
+def pool() -> None:
+    """Create or remove the autonomous tmux sessions of the pool."""
+
+
+@pool.command("up")
+@click.option("--all", "everything", is_flag=True,
+              help="Create every session up to pool.autonomous.max, not only up to min.")
+@pass_ctx
+def pool_up(ctx: Context, everything: bool) -> None:
+    """Create missing autonomous sessions so that at least pool.autonomous.min exist."""
+    from .poolctl import PoolError
+    from .poolctl import pool_up as up
+
+    try:
+        asyncio.run(up(ctx.config, everything, click.echo))
+    except PoolError as exc:
+        click.echo(f"dispatchd: tmux: {exc}", err=True)
+        sys.exit(EXIT_PROBLEM)
+
+
+@pool.command("down")
+@click.option("--force", is_flag=True, help="Also kill sessions that hold a task.")
+@pass_ctx
+def pool_down(ctx: Context, force: bool) -> None:
+    """Kill the idle autonomous sessions that `pool up` created."""
+    from .poolctl import PoolError
+    from .poolctl import pool_down as down
+
+    try:
+        asyncio.run(down(ctx.config, force, click.echo))
+    except PoolError as exc:
+        click.echo(f"dispatchd: tmux: {exc}", err=True)
+        sys.exit(EXIT_PROBLEM)
+
+
+
+@cli.command()
+@click.argument("task")
+@pass_ctx
+def explain(ctx: Context, task: str) -> None:
+    """Say why the waiting TASK (file name, id or path) has not been dispatched yet."""
+    from .explain import ExplainError
+    from .explain import explain as why
+
+    try:
+        lines = why(ctx.config, ctx.pm, task)
+    except ExplainError as exc:
+        click.echo(f"dispatchd: {exc}", err=True)
+        sys.exit(EXIT_PROBLEM)
+    click.echo("\n".join(lines))
+
+
 def main() -> None:
     cli(obj=Context(), prog_name="dispatchd")

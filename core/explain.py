@@ -1,0 +1,240 @@
+"""``dispatchd explain TASK``: why a waiting task is still waiting.
+
+Read-only: the inboxes and ``arrivals.jsonl`` are read, never written, and the
+session states come from the running daemon's ``status.json``. The order and the
+session choice come from the real hooks (``task_sort_key``, ``select_session``),
+so a plugin's policy is explained as the daemon applies it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .config import Config
+from .fsio import NotATaskFile, read_regular
+from .hooktypes import SessionInfo
+from .pluginmanager import PluginManager
+from .statefile import StateDir
+from .status import daemon_running, known_projects
+from .store import QUEUE_DIR, inbox_of, is_task_name, unsafe_inbox
+from .task import Task, TaskError, parse_task_text
+from .text import for_log
+from .tmux import TmuxTransport
+from .transport import SessionTransport
+
+BUSY = {"launching", "working", "finishing"}
+
+
+class ExplainError(Exception):
+    """The task is not waiting (or the name is ambiguous)."""
+
+
+@dataclass
+class _SessionView:
+    info: SessionInfo
+    present: bool
+    cooldown_until: float | None = None
+
+
+def _arrivals(project: Path) -> dict[tuple[int, int], tuple[str, float]]:
+    """``arrivals.jsonl`` read without compacting it (the daemon owns that file)."""
+    out: dict[tuple[int, int], tuple[str, float]] = {}
+    try:
+        lines = (project / QUEUE_DIR / "arrivals.jsonl").read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return out
+    for line in lines:
+        try:
+            rec = json.loads(line)
+            out[(int(rec["ino"]), int(rec["mtime_ns"]))] = (str(rec["id"]), float(rec["seen"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+def waiting_tasks(config: Config, projects: set[Path]) -> tuple[list[Task], list[str]]:
+    """Every readable task in the inboxes of ``projects``, and one line per unreadable file."""
+    tasks: list[Task] = []
+    invalid: list[str] = []
+    now = time.time()
+    for project in sorted(projects):
+        if unsafe_inbox(project):
+            continue
+        try:
+            names = sorted(n for n in os.listdir(inbox_of(project)) if is_task_name(n))
+        except OSError:
+            continue
+        seen = _arrivals(project)
+        for name in names:
+            path = inbox_of(project) / name
+            try:
+                data, st = read_regular(path, config.max_task_bytes)
+                found = seen.get((st.st_ino, st.st_mtime_ns))
+                tid, arrival = found or (f"(new:{name})", min(now, st.st_mtime))
+                tasks.append(parse_task_text(data.decode("utf-8"), id=tid, name=name,
+                                             project=project, path=path, arrival=arrival))
+            except (OSError, NotATaskFile, TaskError, UnicodeDecodeError) as exc:
+                invalid.append(f"{path}: {exc}")
+    return tasks, invalid
+
+
+def _find(tasks: list[Task], ref: str) -> Task:
+    as_path = Path(ref).expanduser()
+    matches = [t for t in tasks if ref in (t.id, t.name)
+               or ((as_path.is_absolute() or "/" in ref) and t.path.resolve() == as_path.resolve())]
+    if not matches:
+        raise ExplainError(f"{ref} is not waiting in the inbox of any known project")
+    if len(matches) > 1:
+        where = ", ".join(str(t.path) for t in matches)
+        raise ExplainError(f"{ref} names {len(matches)} waiting tasks ({where}); "
+                           "give the task id or the file's path")
+    return matches[0]
+
+
+def _sessions(config: Config, snap: dict[str, Any] | None,
+              present: set[str]) -> list[_SessionView]:
+    by_name = {s.get("name"): s for s in (snap or {}).get("sessions", []) if isinstance(s, dict)}
+    views = []
+    entries = ([(d.name, "dedicated", d.project.resolve(), d.agent) for d in config.dedicated]
+               + [(n, "autonomous", None, config.autonomous.agent)
+                  for n in config.autonomous.names()])
+    for name, kind, project, agent in entries:
+        rec = by_name.get(name, {})
+        state = str(rec.get("state") or "idle")
+        until = rec.get("cooldown_until")
+        info = SessionInfo(name, kind, project, state, rec.get("task"), agent)  # type: ignore[arg-type]
+        views.append(_SessionView(info, name in present,
+                                  float(until) if isinstance(until, int | float) else None))
+    return views
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts)) + f" (in {max(0, int(ts - time.time()))}s)"
+
+
+def _select(pm: PluginManager, task: Task, candidates: list[SessionInfo],
+            config: Config) -> str | None:
+    try:
+        name = pm.hook.select_session(task=task, candidates=list(candidates), config=config)
+    except Exception as exc:
+        return f"<select_session failed: {exc}>"
+    return name if isinstance(name, str) else None
+
+
+def explain(config: Config, pm: PluginManager, ref: str,
+            transport: SessionTransport | None = None) -> list[str]:
+    """Plain lines saying why the waiting task ``ref`` (a file name, id or path) waits."""
+    state = StateDir(config.state_dir)
+    running = daemon_running(config.state_dir)
+    snap = state.read_status() if running else None
+    tasks, _ = waiting_tasks(config, known_projects(config, snap))
+    # the daemon's ids and arrival times win over a first sight here
+    known = {(w.get("project"), w.get("name")): w for w in (snap or {}).get("waiting", [])
+             if isinstance(w, dict)}
+    tasks = [replace(t, id=str(w.get("id", t.id)), arrival=float(w.get("arrival", t.arrival)))
+             if (w := known.get((str(t.project), t.name))) else t for t in tasks]
+    task = _find(tasks, ref)
+
+    keyed = []
+    for t in tasks:
+        try:
+            keyed.append((tuple(pm.hook.task_sort_key(task=t)), t.id, t))
+        except Exception:
+            continue
+    keyed.sort(key=lambda k: (k[0], k[1]))
+    order = [t for _, _, t in keyed]
+    place = next((i for i, t in enumerate(order) if t is task), len(order))
+
+    tr = transport or pm.hook.session_transport(config=config) or TmuxTransport(
+        config.tmux, config.state_dir)
+    try:
+        present = set(asyncio.run(tr.panes()))
+    except Exception as exc:
+        raise ExplainError(f"cannot list the tmux sessions: {exc}") from None
+    views = _sessions(config, snap, present)
+
+    ident = "no id yet: not seen by a daemon" if task.id.startswith("(new:") else f"id {task.id}"
+    lines = [f"task {task.name} ({ident}) in {task.project}",
+             f"  priority {task.priority}, waiting since "
+             f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(task.arrival))}"]
+    lines.append(f"  place in the order: {place + 1} of {len(order)} "
+                 "(the task_sort_key order; by default priority, then arrival)")
+    for i, t in enumerate(order[:place][:5]):
+        lines.append(f"    {i + 1}. {t.name} ({t.priority}) in {t.project}")
+    if place > 5:
+        lines.append(f"    … and {place - 5} more before it")
+    if not running:
+        lines.append("  daemon: not running (session states unknown; every existing session "
+                     "counts as idle; nothing is dispatched until `dispatchd run`)")
+    dedicated_here = [v.info.name for v in views if v.info.kind == "dedicated"
+                      and v.info.project is not None
+                      and str(v.info.project) == str(task.project.resolve())]
+    if task.session:
+        lines.append(f"  bound to session {task.session} (session: field): no other session "
+                     "takes it")
+    elif dedicated_here:
+        lines.append(f"  its project has the dedicated session {', '.join(dedicated_here)}")
+
+    # replay one dispatch round: earlier tasks take their sessions first
+    now = time.time()
+
+    def free(v: _SessionView) -> bool:
+        return (v.present and v.info.state == "idle"
+                and not (v.cooldown_until and v.cooldown_until > now))
+
+    candidates = [v.info for v in views if free(v)]
+    taken: dict[str, Task] = {}
+    for t in order[:place]:
+        if not candidates:
+            break
+        name = _select(pm, t, candidates, config)
+        chosen = next((c for c in candidates if c.name == name), None)
+        if chosen is not None:
+            candidates.remove(chosen)
+            taken[chosen.name] = t
+    pick = _select(pm, task, candidates, config) if candidates else None
+    lines.append("  sessions:")
+    for v in views:
+        s = v.info
+        if not v.present:
+            why = "missing in tmux (`dispatchd pool up` creates autonomous ones)"
+        elif s.state in BUSY:
+            why = f"busy ({s.state}) with {for_log(s.task or '?')}"
+        elif s.state == "cooldown" or (v.cooldown_until and v.cooldown_until > now):
+            until = v.cooldown_until
+            why = "in cooldown" + (f" until {_when(until)}" if until else "")
+        elif s.state != "idle":
+            why = f"state {s.state}"
+        elif s.name in taken:
+            why = (f"free, but not chosen: {for_log(taken[s.name].name)}, earlier in the order, "
+                   "gets it first")
+        elif pick == s.name:
+            why = "free, and chosen: it takes this task at the next dispatch round"
+        else:
+            alone = _select(pm, task, [s], config)
+            if alone == s.name:
+                why = "free and could take it, but select_session chooses another session"
+            elif task.session and task.session != s.name:
+                why = f"free, but the task is bound to session {task.session}"
+            elif (s.kind == "dedicated" and s.project is not None
+                  and str(s.project) != str(task.project.resolve())):
+                why = f"free, but dedicated to another project ({s.project})"
+            else:
+                why = "free, but the selection policy (select_session) does not give it this task"
+        kind = "dedicated" if s.kind == "dedicated" else "autonomous"
+        lines.append(f"    {s.name} ({kind}): {why}")
+    if pick and pick.startswith("<select_session failed"):
+        lines.append(f"  {pick[1:-1]}: the task waits")
+    elif pick and pick not in {v.info.name for v in views if free(v)}:
+        lines.append(f"  select_session keeps it for {pick}, which is not free")
+    verdict = ("it goes to " + pick + " at the next dispatch round") if pick and any(
+        c.name == pick for c in candidates) else "it waits until a session above becomes free"
+    lines.append(f"  so: {verdict}")
+    return [for_log(line) if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in line) else line
+            for line in lines]
