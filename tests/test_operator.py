@@ -178,3 +178,25 @@ def test_explain_a_task_bound_to_a_session(tmp_path, tmux):
     assert "bound to session ded" in res.output
     assert "ded (dedicated): free, and chosen" in res.output
     assert "auto-1 (autonomous): free, but the task is bound to session ded" in res.output
+
+
+def test_explain_with_a_running_daemon_and_a_busy_dedicated_session(tmp_path, tmux, agent_log,
+                                                                     make_daemon):
+    from harness import wait_for
+
+    project = tmp_path / "projects" / "docs"
+    project.mkdir(parents=True)
+    tmux.new_session("ded")
+    daemon = make_daemon({"pool": {"dedicated": [{"name": "ded", "project": str(project)}],
+                                   "autonomous": {"prefix": "auto-", "max": 0}}}).start()
+    write_task(project, "first.md", "keeps the dedicated session busy\nSLEEP=30")
+    wait_for(lambda: agent_log.submits(), 20, "first task running")
+    write_task(project, "second.md", "must wait for it")
+    inbox = project / ".agent-queue" / "inbox" / "second.md"
+
+    def explained() -> str:
+        res = daemon.run_once("explain", "second.md")
+        return res.stdout if inbox.exists() and "busy" in res.stdout else ""
+
+    out = wait_for(explained, 20, "explain names the busy session")
+    assert "ded (dedicated): busy (working) with first.md" in out
