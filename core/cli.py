@@ -200,6 +200,22 @@ def resolve(ctx: Context, task_id: str, action: str | None) -> None:
 
 
 @cli.command()
+@click.argument("task_id")
+@click.pass_context
+def requeue(ctx: click.Context, task_id: str) -> None:
+    """Put a task from indoubt/ or failed/ back in its inbox (same as resolve --retry)."""
+    ctx.invoke(resolve, task_id=task_id, action="retry")
+
+
+@cli.command()
+@click.argument("task_id")
+@click.pass_context
+def drop(ctx: click.Context, task_id: str) -> None:
+    """Set a task in indoubt/ aside in failed/ (same as resolve --drop)."""
+    ctx.invoke(resolve, task_id=task_id, action="drop")
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--watch", "-w", is_flag=True, help="Keep the table up to date (a live table on a "
               "terminal; the plain table every interval otherwise).")

@@ -84,13 +84,13 @@ def test_resolve_retry_and_drop(tmp_path, tmux: TmuxServer, agent_log: AgentLog,
     tmux.new_session("auto-1")
     daemon = make_daemon({"pool": {"autonomous": {"prefix": "auto-", "max": 1},
                                    "shared_projects_dir": "projects"}})
-    dropped = daemon.run_once("resolve", "20260101T000000-bbbbbb", "--drop")
+    dropped = daemon.run_once("drop", "20260101T000000-bbbbbb")  # = resolve --drop
     assert dropped.returncode == 0, dropped.stderr
     assert (project / ".agent-queue" / "failed" / "20260101T000000-bbbbbb.tb.md").exists()
     missing = daemon.run_once("resolve", "nope", "--retry")
     assert missing.returncode == 1 and "no task 'nope'" in missing.stderr
     daemon.start()
-    retried = daemon.run_once("resolve", "20260101T000000-aaaaaa", "--retry")
+    retried = daemon.run_once("requeue", "20260101T000000-aaaaaa")  # = resolve --retry
     assert retried.returncode == 0, retried.stderr
     wait_for(lambda: agent_log.submits(), 20, "the retried task is dispatched")
     assert agent_log.submits()[0]["text"].startswith("[ta.md] task 20260101T000000-aaaaaa")
