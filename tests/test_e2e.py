@@ -180,6 +180,9 @@ def test_failing_launches_end_in_failed_with_a_reason(tmp_path, tmux: TmuxServer
     reason = next(failed.glob("*.reason")).read_text()
     assert "launch failed 2 times" in reason and "exited" in reason
     assert not agent_log.submits()
+    # the log line follows the move to failed/: wait for it rather than race it
+    wait_for(lambda: daemon.log().count("LAUNCH-FAILED") == 2, 10, "both failures logged")
+    time.sleep(0.5)
     assert daemon.log().count("LAUNCH-FAILED") == 2
 
 
