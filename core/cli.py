@@ -297,14 +297,7 @@ def pool() -> None:
 @pass_ctx
 def pool_up(ctx: Context, everything: bool) -> None:
     """Create missing autonomous sessions so that at least pool.autonomous.min exist."""
-    from .poolctl import PoolError
-    from .poolctl import pool_up as up
-
-    try:
-        asyncio.run(up(ctx.config, everything, click.echo))
-    except PoolError as exc:
-        click.echo(f"dispatchd: tmux: {exc}", err=True)
-        sys.exit(EXIT_PROBLEM)
+    _pool_action("pool_up", ctx.config, everything)
 
 
 @pool.command("down")
@@ -312,12 +305,16 @@ def pool_up(ctx: Context, everything: bool) -> None:
 @pass_ctx
 def pool_down(ctx: Context, force: bool) -> None:
     """Kill the idle autonomous sessions that `pool up` created."""
-    from .poolctl import PoolError
-    from .poolctl import pool_down as down
+    _pool_action("pool_down", ctx.config, force)
+
+
+def _pool_action(name: str, config: Config, flag: bool) -> None:
+    """Run ``poolctl.<name>``; a tmux error is one line and exit status 1."""
+    from . import poolctl
 
     try:
-        asyncio.run(down(ctx.config, force, click.echo))
-    except PoolError as exc:
+        asyncio.run(getattr(poolctl, name)(config, flag, click.echo))
+    except poolctl.PoolError as exc:
         click.echo(f"dispatchd: tmux: {exc}", err=True)
         sys.exit(EXIT_PROBLEM)
 
