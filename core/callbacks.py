@@ -18,6 +18,7 @@ import os
 import secrets
 import shlex
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,12 +70,13 @@ def post_event(state_dir: Path, event: str, session: str, task_id: str,
     return path
 
 
-def peek_events(state_dir: Path) -> list[AgentEvent]:
+def peek_events(state_dir: Path, skip: Collection[Path] = ()) -> list[AgentEvent]:
     """Every pending event, oldest first, left in place (:func:`consume` each once handled).
 
-    Unreadable files are logged and removed.
+    Files in ``skip`` (events already being acted on) are not read again. Unreadable
+    files are logged and removed.
     """
-    return _read_events(state_dir, remove=False)
+    return _read_events(state_dir, remove=False, skip=skip)
 
 
 def take_events(state_dir: Path) -> list[AgentEvent]:
@@ -88,10 +90,12 @@ def consume(event: AgentEvent) -> None:
         event.path.unlink(missing_ok=True)
 
 
-def _read_events(state_dir: Path, remove: bool) -> list[AgentEvent]:
+def _read_events(state_dir: Path, remove: bool,
+                 skip: Collection[Path] = ()) -> list[AgentEvent]:
     folder = events_dir(state_dir)
     try:
-        entries = [e for e in os.scandir(folder) if e.name.endswith(".json") and e.name[0] != "."]
+        entries = [e for e in os.scandir(folder) if e.name.endswith(".json") and e.name[0] != "."
+                   and folder / e.name not in skip]
     except FileNotFoundError:
         return []
     found = []

@@ -104,9 +104,7 @@ class CompletionWatch:
 
     def take_agent_events(self) -> None:
         """Act on the events in the folder; each file goes once what it says is on record."""
-        for event in peek_events(self.engine.config.state_dir):
-            if event.path in self.handling:
-                continue
+        for event in peek_events(self.engine.config.state_dir, skip=self.handling):
             session = self.engine.pool.get(event.session)
             task = session.task if session else None
             if session is None or task is None or task.id != event.task_id:

@@ -222,7 +222,7 @@ class Engine:
             session = self.pool.sessions[name]
             if self.dry_run:
                 model = self.hook.choose_model(task=task, session=chosen, config=self.config,
-                                               agent=self.agents.get(task.agent or chosen.agent))
+                                               agent=self.launcher.agent_for(task, chosen))
                 log.info("DRY-RUN would dispatch session=%s task=%s model=%s", name,
                          for_log(task.name), model)
                 continue
