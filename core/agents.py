@@ -49,6 +49,8 @@ class AgentProfile:
     program: ClassVar[tuple[str, ...]] = ()
     """The command that starts it, unless ``agents.<name>.command`` says otherwise."""
     submit: ClassVar[SubmitRecipe] = SubmitRecipe()
+    trusts_projects: ClassVar[bool] = False
+    """Whether ``agents.<name>.trust_projects: true`` answers its folder-trust dialog."""
 
     def model_for(self, task: Task) -> str:
         """The model for a task that names none; ``""`` leaves it to the agent's own default."""
@@ -90,6 +92,19 @@ class AgentProfile:
 
     def usage_limit(self, screen: str) -> float | None:
         """When the agent's usage limit lifts (Unix time), if the screen shows it was hit."""
+        return None
+
+    def dialog_hint(self, dialog: str) -> str:
+        """What else than answering ``dialog`` in the session would end it (a config key)."""
+        if dialog == "folder trust" and self.trusts_projects:
+            return (f"or set agents.{self.name}.trust_projects: true to have dispatchd mark "
+                    "project folders trusted for it")
+        return ""
+
+    def message_in_transcript(self, screen: str) -> bool | None:
+        """Whether ``screen`` (with scrollback) shows a message already sent to this agent;
+        ``None`` when the agent's screen cannot tell. After a restart, an agent that shows
+        none, is idle and has an empty input box never received the task."""
         return None
 
 

@@ -57,6 +57,26 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
+def _remember_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        obj = ctx.ensure_object(Context)
+        obj.config_path, obj._config = value, None
+
+
+def accept_config_anywhere(command: click.Command) -> click.Command:
+    """Give ``command`` (and its subcommands) ``-c/--config`` too: people put it after the
+    subcommand as often as before it (``dispatchd run --config FILE``)."""
+    if not any(isinstance(p, click.Option) and "--config" in p.opts for p in command.params):
+        command.params.append(click.Option(
+            ["-c", "--config", "late_config"], type=click.Path(path_type=Path),
+            expose_value=False, callback=_remember_config,
+            help="Config file (the same as `dispatchd --config FILE <command>`)."))
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            accept_config_anywhere(sub)
+    return command
+
+
 class PluginCommands(click.Group):
     """A group whose plugin-provided commands (``register_commands``) load only when asked for."""
 
@@ -65,6 +85,8 @@ class PluginCommands(click.Group):
             self._plugins_loaded = True
             obj = ctx.find_object(Context) or Context()
             obj.pm.hook.register_commands(cli=self)
+            for command in self.commands.values():
+                accept_config_anywhere(command)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands:
@@ -334,6 +356,10 @@ def explain(ctx: Context, task: str) -> None:
         click.echo(f"dispatchd: {exc}", err=True)
         sys.exit(EXIT_PROBLEM)
     click.echo("\n".join(lines))
+
+
+for _command in cli.commands.values():
+    accept_config_anywhere(_command)
 
 
 def main() -> None:

@@ -165,6 +165,8 @@ class CompletionWatch:
             self.take_agent_events()
             if len(self.engine.queue):
                 self.engine.wake()  # a session may have appeared in tmux, or left its cooldown
+            else:
+                await self.engine.survey.refresh()  # what holds the idle ones, for status
             working = self.engine.pool.working()
             if not working:
                 continue
@@ -211,11 +213,27 @@ class CompletionWatch:
             return
         session.idle_polls += 1
         session.idle_since = session.idle_since or time.monotonic()
+        if session.reports and task.id not in self.acked:
+            self._hooks_silent(session, task)  # taken, as its screen showed, yet no hook ran
         if session.reports:  # its Stop hook decides; the screen only after a long quiet
             if time.monotonic() - session.idle_since >= REPORTED_IDLE_GRACE:
                 await self.engine.finish(session, "done", INTERRUPTED, task_id=task.id)
         elif session.busy_seen or session.idle_polls >= IDLE_CHECKS:
             await self.engine.finish(session, "done", task_id=task.id)
+
+    def _hooks_silent(self, session: Session, task: Task) -> None:
+        """The agent took the task without acknowledging it: its hooks do not run. Its
+        screen alone tells when it is done (no wait for a ``Stop`` that never comes)."""
+        session.reports = False
+        self.engine.save_inflight()
+        if session.hooks_silent:
+            return
+        session.hooks_silent = True
+        log.warning("session %s: the agent took %s (its screen showed it) but ran none of "
+                    "dispatchd's hooks; its screen alone tells when it is done. Check that its "
+                    "settings do not turn hooks off (Claude Code: disableAllHooks, or managed "
+                    "settings with allowManagedHooksOnly) and that `sh` can run the hook "
+                    "command", session.name, for_log(task.name))
 
     async def _usage_limited(self, session: Session, task: Task, screen: str | None = None) -> bool:
         """If the agent shows a usage limit: hold the session until it lifts, end the task."""

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import yaml
 
 from .durations import parse_duration
+from .occupant import PROMPT_END
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,9 @@ class Config:
     agent_hooks: bool = True
     """False: the agent CLI runs no hooks (a Claude-compatible program without them);
     delivery and completion are then read from the screen only."""
+    shell_prompt: str = PROMPT_END
+    """How the text before the cursor of an empty shell prompt ends (a regex searched in it,
+    trailing spaces cut): a pool session is free only when its shell shows one."""
     watch_events: bool = True
     """False: no file-system events, the periodic scan alone (for NFS/SMB inboxes)."""
     max_task_bytes: int = 1024 * 1024
@@ -357,6 +361,16 @@ def _text(r: _Reader, value: object, key: str) -> str:
     return value
 
 
+def _regex(r: _Reader, value: object, key: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise r.fail(key, f"expected a regular expression, got {value!r}")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise r.fail(key, f"not a valid regular expression: {exc}") from None
+    return value
+
+
 def _positive_duration(r: _Reader, value: object, key: str) -> float:
     seconds = r.duration(value, key)
     if seconds <= 0:
@@ -380,4 +394,5 @@ _DISPATCHER_KEYS: dict[str, Callable[[_Reader, object, str], Any]] = {
     "agent_env": _env,
     "message_footer": lambda r, v, k: _text(r, v, k),
     "state_dir": lambda r, v, k: r.path(v, k),
+    "shell_prompt": _regex,
 }

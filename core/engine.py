@@ -24,13 +24,17 @@ from .callbacks import events_dir, peek_events
 from .completion import CompletionWatch
 from .config import Config
 from .faults import fault_point
+from .hooktypes import SessionInfo
 from .intake import Intake
-from .launcher import Launcher
+from .launcher import Launcher, LaunchError
 from .launches import Launches
 from .pool import FINISHING, IDLE, LAUNCHING, WORKING, Pool, Session
 from .queue import TaskQueue
+from .settle import settle_cut_submit
 from .statefile import StateDir
 from .store import TaskStore
+from .survey import Survey
+from .task import Task
 from .text import for_log
 from .transport import PaneRef, SessionTransport, TransportError
 from .watcher import Watcher
@@ -67,6 +71,7 @@ class Engine:
         self.intake = Intake(self)
         self.launches = Launches(self)
         self.completion = CompletionWatch(self)
+        self.survey = Survey(self)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -132,6 +137,8 @@ class Engine:
         except TransportError as exc:
             log.warning("cannot reach tmux: %s; tasks wait until it is back", exc)
             return
+        self.survey.presence(present)
+        await self.survey.refresh(force=True)  # says which agent each session's shell lacks
         missing = [name for name in self.pool.sessions if name not in present]
         if missing:
             log.warning("%d of %d configured session(s) do not exist: %s; tasks wait for them "
@@ -195,40 +202,70 @@ class Engine:
                 log.exception("error in the periodic scan; retried at the next one")
 
     async def dispatch_round(self) -> None:
-        """Give waiting tasks, in order, to free sessions chosen by ``select_session``."""
+        """Give waiting tasks, in order, to free sessions chosen by ``select_session``.
+
+        A chosen session whose pane a person holds, or whose shell does not find the
+        task's agent, drops out of this round's candidates and the task is offered
+        to the rest: nothing is claimed for it.
+        """
         if not len(self.queue) or self._stopping.is_set():
             return
         present = await self.transport.panes()
+        for session in self.survey.presence(present):
+            log.info("session %s appeared in tmux", session.name)
         free = self.pool.free(present)
         candidates = [s.info() for s in free]
         for task in self.queue:
+            while candidates:
+                chosen = self._select(task, candidates)
+                if chosen is None:
+                    break
+                session = self.pool.sessions[chosen.name]
+                pane = present[chosen.name].pick(session.home_pane)
+                try:
+                    agent = self.launcher.agent_for(task, chosen)
+                except LaunchError as exc:
+                    log.error("%s cannot be dispatched: %s", for_log(task.name), exc)
+                    break
+                candidates.remove(chosen)
+                try:
+                    blocked = await self.survey.blocker(session, pane, agent)
+                except TransportError as exc:
+                    log.warning("cannot look at session %s: %s", session.name, exc)
+                    continue
+                if blocked:
+                    log.debug("session %s takes no task now: %s", session.name, blocked)
+                    continue
+                if self._stopping.is_set() or session.state != IDLE or \
+                        self.queue.get_file(task.project, task.path.name) is not task:
+                    return  # it changed while we looked: the next round decides afresh
+                if self.dry_run:
+                    model = self.hook.choose_model(task=task, session=chosen, config=self.config,
+                                                   agent=agent)
+                    log.info("DRY-RUN would dispatch session=%s task=%s model=%s", chosen.name,
+                             for_log(task.name), model)
+                    break
+                self.queue.remove(task)  # still "known": an event during the claim must not re-add it
+                session.assign(task, LAUNCHING)
+                self.launches.start(session, task, pane)
+                break
             if not candidates:
                 break
-            try:
-                name = self.hook.select_session(task=task, candidates=candidates,
-                                                config=self.config)
-            except Exception:
-                log.exception("select_session failed for %s; it waits", for_log(task.name))
-                continue
-            if not name:
-                continue
-            chosen = next((c for c in candidates if c.name == name), None)
-            if chosen is None:
-                if name not in self.pool.sessions:
-                    log.error("select_session chose %r, which is not a configured session",
-                              for_log(name))
-                continue  # a configured session that is busy: the task waits for it
-            candidates.remove(chosen)
-            session = self.pool.sessions[name]
-            if self.dry_run:
-                model = self.hook.choose_model(task=task, session=chosen, config=self.config,
-                                               agent=self.launcher.agent_for(task, chosen))
-                log.info("DRY-RUN would dispatch session=%s task=%s model=%s", name,
-                         for_log(task.name), model)
-                continue
-            self.queue.remove(task)  # still "known": an event during the claim must not re-add it
-            session.assign(task, LAUNCHING)
-            self.launches.start(session, task, present[name].pick(session.home_pane))
+
+    def _select(self, task: Task, candidates: list[SessionInfo]) -> SessionInfo | None:
+        """The candidate ``select_session`` picks for ``task``, or None (the task waits)."""
+        try:
+            name = self.hook.select_session(task=task, candidates=candidates, config=self.config)
+        except Exception:
+            log.exception("select_session failed for %s; it waits", for_log(task.name))
+            return None
+        if not name:
+            return None
+        chosen = next((c for c in candidates if c.name == name), None)
+        if chosen is None and name not in self.pool.sessions:
+            log.error("select_session chose %r, which is not a configured session",
+                      for_log(name))
+        return chosen  # None for a configured session that is busy: the task waits for it
 
     async def finish(self, session: Session, outcome: str, reason: str | None = None,
                      task_id: str | None = None) -> None:
@@ -260,6 +297,8 @@ class Engine:
             return
         self.completion.forget(task.id)
         session.free_up()
+        if outcome == "indoubt":  # its text may still sit in the agent's box: say so if cleared
+            session.left_text = task.name
         self.save_inflight()
         self.notify("on_task_finished", task=final, session=info, outcome=outcome, reason=reason)
         self.wake()
@@ -268,14 +307,15 @@ class Engine:
     async def _recover(self) -> None:
         """After a restart: claimed tasks go back to the inbox; sent ones stay with their session.
 
-        A task whose submit was cut off (phase ``sending``) is never typed again: it ends
-        in ``indoubt/`` saying so, unless its acknowledgement is waiting in the events folder.
+        A task whose submit was cut off (phase ``sending``) is never typed again: unless
+        its acknowledgement waits in the events folder, its screen decides
+        (:mod:`dispatchd.settle`), and only what it cannot tell ends in ``indoubt/``.
         """
         self.intake.discover()
         inflight = self.state.read_inflight()
         pending_acks = {e.task_id for e in peek_events(self.config.state_dir)
                         if e.event == "prompt-submit"}
-        in_doubt: list[Session] = []
+        cut_off: list[Session] = []
         by_task = {rec.get("task"): (name, rec) for name, rec in inflight.items()}
         for project in self.intake.projects:
             for task in self.store.recover(project):
@@ -291,6 +331,9 @@ class Engine:
                 session.exit_marker = rec.get("exit_marker") or ""
                 session.attempt = rec.get("attempt") or ""
                 session.reports = bool(rec.get("reports", self.config.agent_hooks))
+                session.clean = bool(rec.get("clean"))
+                if rec.get("acked"):
+                    self.completion.acked.add(task.id)
                 with contextlib.suppress(UnknownAgent):  # uninstalled since: the default reads it
                     session.profile = self.agents.get(rec.get("agent"))
                 session.pane = PaneRef(session.name, rec.get("session_id") or "", rec["pane_id"])
@@ -299,14 +342,12 @@ class Engine:
                     session.free_up()
                     continue
                 if rec.get("phase") == "sending" and task.id not in pending_acks:
-                    in_doubt.append(session)  # ended below, once every record is rebuilt
+                    cut_off.append(session)  # settled below, once every record is rebuilt
                     continue
                 self.completion.started(session)
                 log.info("session %s is still working on %s", name, for_log(task.name))
         self.save_inflight()
-        for session in in_doubt:
-            await self.finish(session, "indoubt", "the daemon stopped during the submit; "
-                              "whether the agent received the task is unknown")
+        await asyncio.gather(*(settle_cut_submit(self, s) for s in cut_off))
 
     def _phase(self, s: Session) -> str:
         """What a restart must assume about the session's task (see :meth:`_recover`)."""
@@ -323,7 +364,8 @@ class Engine:
                 phase = s.phase if s.state == FINISHING else self._phase(s)
                 data[s.name] = {"task": s.task.id, "name": s.task.name, "path": str(s.task.path),
                                 "phase": phase, "exit_marker": s.exit_marker, "reports": s.reports,
-                                "attempt": s.attempt,
+                                "attempt": s.attempt, "clean": s.clean,
+                                "acked": s.task.id in self.completion.acked,
                                 "agent": s.profile.name if s.profile else None,
                                 "model": s.model, "since": s.since,
                                 "pane_id": s.pane.pane_id if s.pane else None,
@@ -345,7 +387,7 @@ class Engine:
                      "task_id": s.task.id if s.task else None, "model": s.model,
                      "since": s.since if s.state != IDLE else None,
                      "cooldown_until": s.cooldown_until if s.in_cooldown() else None,
-                     "last_failure": s.last_failure} for s in self.pool]
+                     "last_failure": s.last_failure, "note": s.note or None} for s in self.pool]
         waiting = [{"id": t.id, "name": t.name, "project": str(t.project),
                     "priority": t.priority, "arrival": t.arrival} for t in self.queue.head(1000)]
         with contextlib.suppress(OSError):

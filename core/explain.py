@@ -40,6 +40,7 @@ class _SessionView:
     info: SessionInfo
     present: bool
     cooldown_until: float | None = None
+    note: str = ""
 
 
 def _arrivals(project: Path) -> dict[tuple[int, int], tuple[str, float]]:
@@ -110,7 +111,8 @@ def _sessions(config: Config, snap: dict[str, Any] | None,
         until = rec.get("cooldown_until")
         info = SessionInfo(name, kind, project, state, rec.get("task"), agent)  # type: ignore[arg-type]
         views.append(_SessionView(info, name in present,
-                                  float(until) if isinstance(until, int | float) else None))
+                                  float(until) if isinstance(until, int | float) else None,
+                                  str(rec.get("note") or "")))
     return views
 
 
@@ -206,6 +208,10 @@ def explain(config: Config, pm: PluginManager, ref: str,
             why = "missing in tmux (`dispatchd pool up` creates autonomous ones)"
         elif s.state in BUSY:
             why = f"busy ({s.state}) with {for_log(s.task or '?')}"
+        elif s.state.startswith("waiting for a person"):
+            why = f"{s.state} with {for_log(s.task or '?')}: {v.note}"
+        elif s.state.startswith(("busy (not dispatchd's", "agent missing")):
+            why = s.state + (f": {v.note}" if v.note else "")
         elif s.state == "cooldown" or (v.cooldown_until and v.cooldown_until > now):
             until = v.cooldown_until
             why = "in cooldown" + (f" until {_when(until)}" if until else "")

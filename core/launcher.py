@@ -12,6 +12,7 @@ import asyncio
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -28,6 +29,8 @@ from .transport import PaneRef, SessionTransport
 POLL_FIRST, POLL_MAX = 0.05, 0.2
 """Screen polling starts fast (agents are often ready in < 1 s) and backs off."""
 PASTE_REGISTER_TIMEOUT = 2.0
+DIALOG_POLL = 0.5
+"""Seconds between looks at an agent that waits at a dialog for a person."""
 
 
 class LaunchError(Exception):
@@ -73,6 +76,14 @@ def attempt_in(prompt: object) -> str | None:
     return found[-1] if found else None
 
 
+def taken_on_screen(screen: str, agent: AgentProfile, attempt: str, clean: bool) -> bool:
+    """Whether a screen whose input box is empty shows that the agent took the text: it
+    works on a turn, the attempt line is visible, or (``clean``: its transcript was empty
+    when it became ready, so any message there is this one) its transcript shows a message."""
+    return (agent.busy(screen) or bool(attempt and attempt_line(attempt) in screen)
+            or (clean and agent.message_in_transcript(screen) is True))
+
+
 def exit_marker() -> str:
     """A line the trampoline prints when the agent exits, unique to one launch."""
     return f"[dispatchd {secrets.token_hex(6)}] {EXIT_MARKER}"
@@ -105,17 +116,19 @@ class Launcher:
         return model, replace(launch, env=env)
 
     async def start(self, pane: PaneRef, task: Task, launch: AgentLaunch, marker: str,
-                    agent: AgentProfile) -> None:
+                    agent: AgentProfile,
+                    on_dialog: Callable[[str | None], None] | None = None) -> None:
         """Start a fresh agent in the task's project and wait until it is ready for input.
 
         Nothing is typed while it shows a dialog (folder trust, first-run setup …):
-        the launch fails at ``prompt_timeout`` naming the dialog, for a person to answer.
+        the agent and its dialog stay on screen for a person to answer, with no
+        time limit; ``on_dialog`` hears which dialog waits, and ``None`` once it is gone.
         """
         if not task.project.is_dir():
             raise LaunchError(f"project directory {task.project} does not exist")
         await self.transport.start(pane, task.project, launch, marker)
         deadline = time.monotonic() + self.config.prompt_timeout
-        delay = POLL_FIRST
+        delay, waiting = POLL_FIRST, None
         while True:
             screen = await self.transport.capture(pane)
             if agent_exited(screen, marker):
@@ -125,20 +138,22 @@ class Launcher:
                                                 agent=agent)
             if limit is not None:
                 raise UsageLimited(limit)
-            if self.hook.agent_ready(screen=screen, task=task, config=self.config, agent=agent):
+            ready = self.hook.agent_ready(screen=screen, task=task, config=self.config,
+                                          agent=agent)
+            dialog = None if ready else agent.dialog(screen)
+            if dialog != waiting and on_dialog is not None:
+                on_dialog(dialog)
+            waiting = dialog
+            if ready:
                 return
-            if time.monotonic() >= deadline:
+            if dialog is not None:  # a person answers it, however long that takes
+                deadline, delay = time.monotonic() + self.config.prompt_timeout, DIALOG_POLL
+            elif time.monotonic() >= deadline:
                 waited = format_duration(self.config.prompt_timeout)
-                dialog = agent.dialog(screen)
-                if dialog:
-                    raise LaunchError(f"agent not ready after {waited}: it shows its {dialog} "
-                                      f"dialog, which dispatchd never answers; answer it in the "
-                                      f"session once (see docs/agents) — screen ends with: "
-                                      f"{_tail(screen)}")
                 raise LaunchError(f"agent not ready after {waited}; "
                                   f"screen ends with: {_tail(screen)}")
             await asyncio.sleep(delay)
-            delay = min(delay * 1.5, POLL_MAX)
+            delay = min(delay * 1.5, POLL_MAX) if dialog is None else DIALOG_POLL
 
     def message(self, task: Task, session: SessionInfo, model: str, attempt: str) -> str:
         """The text to paste: ``build_message``, sanitised, with the attempt's id last."""

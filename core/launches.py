@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .agents import AgentProfile
 from .faults import fault_point
-from .launcher import LaunchError, UsageLimited, exit_marker, new_attempt
+from .launcher import LaunchError, UsageLimited, exit_marker, new_attempt, taken_on_screen
 from .pool import WORKING, Session
 from .store import ClaimedInvalid
 from .task import Task
 from .text import for_log
-from .transport import PaneRef, TransportError
+from .transport import PaneRef, PaneTaken, ProgramNotFound, TransportError
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -34,6 +34,10 @@ T = TypeVar("T")
 
 SCREEN_CONFIRM = 1.5
 """Seconds the screen may take to show that a submit took (agents without acknowledgements)."""
+ACK_GRACE = 1.0
+"""Seconds after the Enter before the screen alone may confirm a task an acknowledging agent
+took (its hook is usually faster; the screen then speaks when the hooks do not run)."""
+ACK_POLL = 0.25
 SUBMIT_GRACE = 10.0
 """At shutdown, how long a launch that already pasted may take to press Enter."""
 
@@ -66,7 +70,7 @@ class Launches:
 
     async def _launch(self, session: Session, task: Task, pane: PaneRef) -> None:
         e = self.engine
-        sent = submitted = False
+        sent = submitted = cut_off = False
         try:
             claimed = await self._move(e.store.claim, task)
             if claimed is None:
@@ -83,8 +87,11 @@ class Launches:
             session.model, session.exit_marker = model, exit_marker()
             session.attempt = new_attempt()
             session.reports = launch.acknowledges
-            await e.launcher.start(pane, task, launch, session.exit_marker, agent)
+            await e.launcher.start(pane, task, launch, session.exit_marker, agent,
+                                   on_dialog=lambda d: self._dialog(session, task, agent, d))
             fault_point("after_launch")
+            session.clean = agent.message_in_transcript(await e.transport.capture(pane)) is False
+            session.left_text = ""  # the agent that may have held it is gone
             message = e.launcher.message(task, info, model, session.attempt)
             task = await self._move(e.store.mark_sent, task, session.name)
             fault_point("after_mark_sent")
@@ -94,9 +101,9 @@ class Launches:
             await e.launcher.submit(pane, message, agent)
             fault_point("after_enter")
             if launch.acknowledges:
-                await self._confirm(pane, task, agent)
+                await self.confirm_ack(session, pane, task, agent)
             else:
-                await self._confirm_on_screen(pane, task, agent)
+                await self.confirm_on_screen(pane, task, agent)
             submitted, session.state = True, WORKING
             e.save_inflight()
             e.notify("on_dispatched", task=task, session=session.info(), model=model)
@@ -108,10 +115,15 @@ class Launches:
         except asyncio.CancelledError:
             if not sent:
                 await self.abandon(session, task)
-            elif not submitted:
-                await e.finish(session, "indoubt", "shutdown interrupted the submit: the text "
-                               "may sit unsubmitted in the agent's input box; not re-sent")
+            elif not submitted:  # recorded as "sending": the next start settles it
+                cut_off = True
+                log.warning("the stop cut off the submit of %s in session %s; the next start "
+                            "settles it from the agent's screen, never typing it again",
+                            for_log(task.name), session.name)
+                e.save_inflight()
             raise
+        except (PaneTaken, ProgramNotFound) as exc:  # raised before anything was typed
+            await self.not_taken(session, task, exc)
         except ClaimedInvalid as exc:
             session.free_up()
             e.notify("on_task_finished", task=exc.task, session=None, outcome="failed",
@@ -128,28 +140,50 @@ class Launches:
                                   hold_until=exc.until if isinstance(exc, UsageLimited) else None)
         finally:
             if self.running.get(session.name) is asyncio.current_task():
-                self.sending.discard(session.name)
+                if not cut_off:
+                    self.sending.discard(session.name)
                 del self.running[session.name]
             e.wake()
 
-    async def _confirm(self, pane: PaneRef, task: Task, agent: AgentProfile) -> None:
-        """Wait for the agent's acknowledgement; one lone Enter if the text is still unsubmitted.
+    async def confirm_ack(self, session: Session, pane: PaneRef, task: Task,
+                       agent: AgentProfile) -> None:
+        """Wait for the agent's acknowledgement, or for its screen to show it took the text.
 
-        Raises :class:`LaunchError` (the task then goes to ``indoubt/``) when none comes.
+        A missing acknowledgement is not proof of non-delivery (hooks can be
+        disabled): once ``ACK_GRACE`` has passed, an emptied input box with the
+        agent busy, or the message in its transcript, also counts. Halfway through
+        ``ack_timeout``, while the text verifiably still sits in the box, one lone
+        Enter. With no evidence either way by then: :class:`LaunchError`
+        (``indoubt/``).
         """
-        e, half = self.engine, self.engine.config.ack_timeout / 2
-        if not await e.completion.wait_ack(task.id, half):
+        e = self.engine
+        start = time.monotonic()
+        entered = False
+        while True:
+            if await e.completion.wait_ack(task.id, ACK_POLL):
+                e.store.note(task, "acknowledged")
+                return
+            waited = time.monotonic() - start
             screen = await e.transport.capture(pane)
-            if e.hook.agent_input_pending(screen=screen, task=task, config=e.config, agent=agent):
+            pending = bool(e.hook.agent_input_pending(screen=screen, task=task, config=e.config,
+                                                      agent=agent))
+            if waited >= ACK_GRACE and not pending and taken_on_screen(
+                    screen, agent, session.attempt, session.clean):
+                e.store.note(task, "submitted", confirmed="screen")
+                log.info("%s taken, as the agent's screen shows; no acknowledgement from its "
+                         "hooks (yet)", for_log(task.name))
+                return
+            if pending and not entered and waited >= e.config.ack_timeout / 2:
+                entered = True
                 log.info("no acknowledgement for %s and its text is still in the input box: "
                          "pressing Enter once more", for_log(task.name))
                 await e.transport.press_enter(pane)
-            if not await e.completion.wait_ack(task.id, half):
+            if waited >= e.config.ack_timeout:
                 raise LaunchError(f"no acknowledgement from the agent within "
-                                  f"{e.config.ack_timeout:g}s")
-        e.store.note(task, "acknowledged")
+                                  f"{e.config.ack_timeout:g}s, and its screen does not show "
+                                  "that it took the text")
 
-    async def _confirm_on_screen(self, pane: PaneRef, task: Task, agent: AgentProfile) -> None:
+    async def confirm_on_screen(self, pane: PaneRef, task: Task, agent: AgentProfile) -> None:
         """For an agent that acknowledges nothing: the screen must show the submit took.
 
         It took once the agent looks busy or its input box no longer holds the text.
@@ -177,6 +211,41 @@ class Launches:
                 await e.transport.press_enter(pane)
         raise LaunchError("the text is still in the agent's input box after a second Enter")
 
+    def _dialog(self, session: Session, task: Task, agent: AgentProfile,
+                dialog: str | None) -> None:
+        """The starting agent shows (or no longer shows) a dialog only a person may answer."""
+        session.waiting_for = dialog or ""
+        if dialog is None:
+            session.note = ""
+            log.info("session %s: the dialog is gone; %s goes on", session.name,
+                     for_log(task.name))
+        else:
+            hint = agent.dialog_hint(dialog)
+            session.note = (f"{agent.name} waits at its {dialog} dialog in session "
+                            f"{session.name}: answer it there (tmux attach -t {session.name})"
+                            + (f", {hint}" if hint else "")
+                            + f"; {task.name} waits for it, with no attempt counted")
+            log.warning("%s", for_log(session.note))
+        self.engine.wake()  # status shows it at once
+
+    async def not_taken(self, session: Session, task: Task, exc: TransportError) -> None:
+        """The pane was not free, or its shell lacks the agent: not the task's fault.
+
+        The task goes back untouched (no attempt counted) and the session is not
+        cooled down; the survey keeps it out until the cause is gone.
+        """
+        if isinstance(exc, ProgramNotFound):
+            session.missing_agents[exc.program] = time.time()
+            agent = session.profile.name if session.profile else "agent"
+            session.unavailable, session.note = f"agent missing ({agent})", str(exc)
+            log.warning("session %s: %s; %s goes back to its inbox untouched", session.name,
+                        for_log(exc), for_log(task.name))
+        elif isinstance(exc, PaneTaken):
+            session.unavailable = exc.occupant.describe()
+            log.info("session %s is %s; %s goes back to its inbox untouched", session.name,
+                     session.unavailable, for_log(task.name))
+        await self.failed(session, task, str(exc), counted=False)
+
     async def abandon(self, session: Session, task: Task) -> None:
         """Undo a launch that typed nothing: task back to the inbox, the pane back to a shell."""
         e, pane = self.engine, session.pane
@@ -187,18 +256,21 @@ class Launches:
         e.save_inflight()
         if pane is not None:
             with contextlib.suppress(TransportError):
-                await e.transport.reset(pane)
+                await e.transport.stop_agent(pane)
 
     async def failed(self, session: Session, task: Task, reason: str,
-                     hold_until: float | None = None) -> None:
+                     hold_until: float | None = None, counted: bool = True) -> None:
         """Nothing was sent: cool the session down, stop what was started, requeue or give up.
 
         With ``hold_until`` (the agent's usage limit) the session waits until then, and the
-        attempt is not counted against the task: it goes back untouched.
+        attempt is not counted against the task: it goes back untouched. With
+        ``counted=False`` (a cause outside the task) it goes back untouched, no cooldown.
         """
         e = self.engine
-        session.cooldown_until = (hold_until if hold_until is not None
-                                  else time.time() + e.config.cooldown)
+        if hold_until is not None:
+            session.cooldown_until, counted = hold_until, False
+        elif counted:
+            session.cooldown_until = time.time() + e.config.cooldown
         session.last_failure = reason
         if hold_until is not None:
             log.warning("session %s: %s; it takes no task until then, and %s goes back to its "
@@ -207,8 +279,8 @@ class Launches:
         session.free_up()
         if pane is not None:
             with contextlib.suppress(TransportError):
-                await e.transport.reset(pane)  # never leave a half-started agent behind
-        if hold_until is None:
+                await e.transport.stop_agent(pane)  # never leave a half-started agent behind
+        if counted:
             task = task.moved(task.path, attempts=task.attempts + 1)
         e.completion.forget(task.id)
         given_up = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .agents import AgentProfile
@@ -47,6 +47,9 @@ class Session:
     shows another attempt's id is not this one's."""
     reports: bool = False
     """Whether the current agent reports its prompts and turns through hooks."""
+    clean: bool = False
+    """Whether the agent's transcript showed no message when it became ready (so a message
+    seen there later is this task's)."""
     cooldown_until: float = 0.0
     last_failure: str | None = None
     since: float = 0.0
@@ -54,14 +57,37 @@ class Session:
     idle_polls: int = 0
     idle_since: float = 0.0
     """When (monotonic) the agent started to look idle on screen; 0 while it looks busy."""
+    present: bool = True
+    """Whether tmux has the session (as of the last look); ``missing`` otherwise."""
+    unavailable: str = ""
+    """Why this idle session takes no task now (``busy (not dispatchd's: make)``,
+    ``agent missing (claude)``), as ``status`` shows it; checked again every round."""
+    note: str = ""
+    """What a person can do about the state (shown by ``status`` and ``explain``)."""
+    waiting_for: str = ""
+    """While launching: the dialog on the agent's screen that only a person may answer."""
+    missing_agents: dict[str, float] = field(default_factory=dict)
+    """Programs its shell did not find → when that was seen (looked up again later)."""
+    hooks_silent: bool = False
+    """Its agent was seen taking a task without running its hooks (warned about once)."""
+    last_profile: AgentProfile | None = None
+    """The profile of dispatchd's agent left in ``home_pane`` after its task."""
+    left_text: str = ""
+    """A task whose text may still sit unsubmitted in that agent's input box."""
 
     def in_cooldown(self, now: float | None = None) -> bool:
         return (now if now is not None else time.time()) < self.cooldown_until
 
     def info(self) -> SessionInfo:
         state = self.state
-        if state == IDLE and self.in_cooldown():
+        if not self.present and state == IDLE:
+            state = "missing"
+        elif state == IDLE and self.in_cooldown():
             state = "cooldown"
+        elif state == IDLE and self.unavailable:
+            state = self.unavailable
+        elif state == LAUNCHING and self.waiting_for:
+            state = f"waiting for a person ({self.waiting_for} dialog)"
         return SessionInfo(self.name, self.kind, self.project, state,
                            self.task.name if self.task else None, self.agent)
 
@@ -70,10 +96,13 @@ class Session:
         self.busy_seen, self.idle_polls, self.idle_since = False, 0, 0.0
 
     def free_up(self) -> None:
+        """The task is over: the session is idle; its agent stays until the next task."""
         if self.pane is not None:
             self.home_pane = self.pane
+            self.last_profile = self.profile
         self.state, self.task, self.model, self.pane = IDLE, None, None, None
-        self.profile = None
+        self.profile, self.phase, self.exit_marker, self.attempt = None, "", "", ""
+        self.reports, self.clean, self.waiting_for, self.note = False, False, "", ""
 
 
 class Pool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import time
@@ -42,6 +43,16 @@ def known_projects(config: Config, snapshot: dict[str, Any] | None = None) -> se
     return projects
 
 
+def _present_sessions(config: Config) -> set[str] | None:
+    """The sessions tmux has now (``None`` when it cannot be asked)."""
+    from .tmux import TmuxTransport
+
+    try:
+        return set(asyncio.run(TmuxTransport(config.tmux, config.state_dir).panes()))
+    except Exception:
+        return None
+
+
 def collect_status(config: Config) -> dict[str, Any]:
     """Sessions and waiting tasks from the daemon's snapshot; per-project counts from disk."""
     state = StateDir(config.state_dir)
@@ -51,8 +62,10 @@ def collect_status(config: Config) -> dict[str, Any]:
     store = FileStore()
     sessions = snap.get("sessions") if running else None
     if sessions is None:
-        sessions = [{"name": n, "kind": k, "state": "unknown (daemon not running)", "task": None,
-                     "model": None, "since": None} for n, k in
+        present = _present_sessions(config)
+        sessions = [{"name": n, "kind": k, "task": None, "model": None, "since": None,
+                     "state": "missing" if present is not None and n not in present
+                     else "unknown (daemon not running)"} for n, k in
                     [(d.name, "dedicated") for d in config.dedicated]
                     + [(n, "autonomous") for n in config.autonomous.names()]]
     return {
@@ -91,7 +104,9 @@ def render_status(data: dict[str, Any]) -> str:
     projects = _table(["PROJECT", *[s.upper() for s in states]],
                       [[for_log(p["path"]), *[str(p["counts"][s]) for s in states]]
                        for p in data["projects"]])
-    parts = [head, "", sessions, "", projects]
+    notes = [f"  {s['name']}: {for_log(s['note'])}" for s in data["sessions"] if s.get("note")]
+    parts = [head, "", sessions, *(["", "what the sessions wait for:", *notes] if notes else []),
+             "", projects]
     if data["waiting"]:
         parts += ["", _table(["NEXT", "PRIORITY", "TASK", "PROJECT"],
                              [[str(i + 1), t["priority"], for_log(t["name"]),

@@ -13,17 +13,50 @@ import json
 import logging
 import os
 import secrets
+import shlex
+import signal
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
+from . import trampoline
 from .config import TmuxServer
 from .fsio import write_atomic
 from .hooktypes import AgentLaunch
-from .transport import PaneRef, SessionPanes, TransportError
+from .occupant import OURS, PROMPT_END, SHELL, Occupant, occupant_of
+from .shellenv import resolve_in_shell, signal_launcher
+from .transport import PaneRef, PaneTaken, ProgramNotFound, Resolution, SessionPanes, TransportError
 
 log = logging.getLogger(__name__)
 
+STARTED_TIMEOUT = 10.0
+"""Seconds the shell may take to run the launch line (a slow rc file has run long before)."""
+STOP_GRACE = 3.0
+"""Seconds dispatchd's old agent gets to exit on SIGTERM, then on SIGKILL."""
+
 _NO_SERVER = ("no server running", "error connecting to", "No such file or directory")
+
+
+def launch_line(spec: Path) -> str:
+    """The line typed at the shell prompt: this Python, isolated, running the trampoline file."""
+    line = shlex.join([sys.executable, "-I", trampoline.__file__, str(spec)])
+    if any(ord(c) < 32 or ord(c) == 127 for c in line):
+        raise TransportError(f"refusing to type a launch line with control characters: {line!r}")
+    return line
+
+
+async def _wait_for_report(path: Path) -> dict[str, Any] | None:
+    """The trampoline's report, once it has run (None after ``STARTED_TIMEOUT``)."""
+    deadline = time.monotonic() + STARTED_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            path.unlink(missing_ok=True)
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            await asyncio.sleep(0.02)
+    return None
 
 
 def tmux_base(server: TmuxServer) -> list[str]:
@@ -38,9 +71,13 @@ def tmux_base(server: TmuxServer) -> list[str]:
 class TmuxTransport:
     """:class:`dispatchd.transport.SessionTransport` on a local tmux server."""
 
-    def __init__(self, server: TmuxServer, state_dir: Path) -> None:
+    def __init__(self, server: TmuxServer, state_dir: Path,
+                 shell_prompt: str = PROMPT_END) -> None:
+        self.shell_prompt = shell_prompt
         self.base = tmux_base(server)
         self.launch_dir = state_dir / "launch"
+        self._shell_paths: dict[int, str] = {}
+        """Shell pid → the PATH dispatchd's launcher last saw in that shell."""
         self.commands_run = 0
         """tmux processes spawned so far (the per-dispatch cost benchmarks report)."""
 
@@ -78,21 +115,76 @@ class TmuxTransport:
                 active[parts[0]] = PaneRef(parts[0], parts[1], parts[2])
         return {name: SessionPanes(pane, frozenset(ids[name])) for name, pane in active.items()}
 
+    async def _pane_facts(self, pane: PaneRef) -> tuple[int, int, int]:
+        """(first process's pid, cursor column, cursor row) of ``pane``."""
+        out = await self.run("display-message", "-p", "-t", pane.pane_id,
+                             "#{pane_pid} #{cursor_x} #{cursor_y}")
+        try:
+            pid, x, y = (int(v) for v in out.split())
+        except ValueError:
+            raise TransportError(f"pane {pane.pane_id} is gone") from None
+        return pid, x, y
+
+    async def occupant(self, pane: PaneRef) -> Occupant:
+        pid, x, y = await self._pane_facts(pane)
+        first = occupant_of(pid, None, x)
+        if first.kind != SHELL:
+            return first
+        row = await self.run("capture-pane", "-p", "-t", pane.pane_id, "-S", str(y), "-E", str(y))
+        return occupant_of(pid, row.rstrip("\n"), x, self.shell_prompt)
+
+    async def which(self, pane: PaneRef, program: str) -> Resolution:
+        pid, _, _ = await self._pane_facts(pane)
+        return await asyncio.to_thread(resolve_in_shell, pid, program,
+                                       self._shell_paths.get(pid))
+
     async def start(self, pane: PaneRef, cwd: Path, launch: AgentLaunch, marker: str) -> None:
-        spec = {"cwd": str(cwd), "argv": list(launch.argv), "env": dict(launch.env)}
+        occupant = await self.occupant(pane)
+        if occupant.kind == OURS:
+            await self.stop_agent(pane)
+            occupant = await self.occupant(pane)
+        if occupant.kind != SHELL:
+            raise PaneTaken(occupant)
+        spec = {"cwd": str(cwd), "argv": list(launch.argv), "env": dict(launch.env),
+                "marker": marker}
         path = self.launch_dir / f"{pane.pane_id.lstrip('%')}.json"
+        started = Path(f"{path}.started")
         self.launch_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.launch_dir.chmod(0o700)
+        started.unlink(missing_ok=True)
         await asyncio.to_thread(write_atomic, path, json.dumps(spec).encode(), durable=False)
-        await self.run("respawn-pane", "-k", "-t", pane.pane_id, "--",
-                       sys.executable, "-m", "dispatchd.trampoline", str(path), marker)
+        await self.leave_modes(pane)
+        # a leading space keeps the line out of the history of most shells (ignorespace)
+        await self.run("send-keys", "-t", pane.pane_id, "-l", "--", " " + launch_line(path))
+        await self.run("send-keys", "-t", pane.pane_id, "Enter")
+        report = await _wait_for_report(started)
+        if report is not None and isinstance(report.get("path"), str) and occupant.pid:
+            self._shell_paths[occupant.pid] = report["path"]  # exactly what that shell has
+        if report is None:
+            path.unlink(missing_ok=True)
+            raise TransportError(f"the shell did not run the launch line within "
+                                 f"{STARTED_TIMEOUT:g}s")
+        if report.get("found") is None:
+            raise ProgramNotFound(str(report.get("program")), str(report.get("path", "")))
 
-    async def reset(self, pane: PaneRef) -> None:
-        await self.run("respawn-pane", "-k", "-t", pane.pane_id, "--",
-                       sys.executable, "-m", "dispatchd.trampoline", "--shell")
+    async def stop_agent(self, pane: PaneRef) -> None:
+        occupant = await self.occupant(pane)
+        if occupant.kind != OURS or occupant.pid is None:
+            return
+        log.info("stopping dispatchd's agent in pane %s (launcher pid %d)", pane.pane_id,
+                 occupant.pid)
+        for sig, wait in ((signal.SIGTERM, STOP_GRACE), (signal.SIGKILL, STOP_GRACE)):
+            signal_launcher(occupant.pid, sig)
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+                if (await self.occupant(pane)).kind != OURS:
+                    return
+        raise TransportError(f"dispatchd's agent in pane {pane.pane_id} did not stop")
 
-    async def capture(self, pane: PaneRef) -> str:
-        return await self.run("capture-pane", "-p", "-J", "-t", pane.pane_id)
+    async def capture(self, pane: PaneRef, history: bool = False) -> str:
+        extra = ("-S", "-") if history else ()
+        return await self.run("capture-pane", "-p", "-J", *extra, "-t", pane.pane_id)
 
     async def paste(self, pane: PaneRef, text: str, bracketed: bool = True) -> None:
         await self.leave_modes(pane)

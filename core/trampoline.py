@@ -1,17 +1,24 @@
-"""What runs in a pane when dispatchd starts an agent: ``python -m dispatchd.trampoline FILE MARKER``.
+"""What dispatchd types at a pool session's idle shell prompt: ``python -I trampoline.py SPEC``.
 
-The daemon writes the agent's working directory, argv and environment to a JSON
-file and asks tmux to respawn the pane with this program, so no path, name or
-argument ever passes through a shell or through tmux's own command parser. The
-agent runs as a child; when it exits, a marker line tells the daemon so (a
-launch that falls back to the shell fails at once instead of timing out), and
-the pane becomes the user's shell again, so the session survives.
+The daemon writes the agent's working directory, argv, environment changes and
+exit marker to a JSON file, and types one quoted line that runs this file. So
+the agent is a child of the person's own shell: it gets exactly the PATH and
+environment a command typed there gets, no path or argument passes through
+the shell's parser (only the two quoted paths do), and when the agent exits
+the person's shell, its history and its screen are back as they were.
+
+It needs nothing but the standard library (``-I`` keeps the shell's
+``PYTHON*`` variables from breaking it). It reports through a file beside the
+spec: ``<spec>.started`` with its pid and what it found (the program's path,
+or that it is missing), before the agent starts; and prints the marker line
+``<marker> <status>`` when the agent exits, which the daemon reads on screen.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,45 +26,83 @@ import sys
 EXIT_MARKER = "agent exited with status"
 """The end of the line printed when the agent exits; the daemon puts a random token of each
 launch in front of it, so no text on screen (a task that quotes it) can fake it."""
+NOT_FOUND = 127
 
 
-def _shell() -> None:
-    shell = os.environ.get("SHELL") or "/bin/sh"
-    os.execvp(shell, [shell])
+def _report(spec_path: str, **fields: object) -> None:
+    tmp = spec_path + ".started.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump({"pid": os.getpid(), **fields}, fh)
+    os.replace(tmp, spec_path + ".started")
+
+
+def _env(changes: dict[str, str | None]) -> dict[str, str]:
+    env = dict(os.environ)
+    for key, value in changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def _run(argv: list[str], env: dict[str, str]) -> int:
+    """Run the agent in the foreground; Ctrl-C and Ctrl-\\ reach it, not us (as in a shell).
+
+    SIGTERM and SIGHUP (the daemon ending the agent, the pane closing) are passed on.
+    """
+    child: subprocess.Popen[bytes] | None = None
+
+    def forward(signum: int, _frame: object) -> None:
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+
+    ignored = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGQUIT)}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, forward)
+    child = subprocess.Popen(
+        argv, env=env,
+        preexec_fn=lambda: [signal.signal(s, h) for s, h in ignored.items()] and None)
+    while True:
+        try:
+            return child.wait()
+        except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for clarity
+            continue
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:  # "--shell", or anything unexpected: just a shell
-        _shell()
-        return 0
-    marker = argv[1]
+    if len(argv) != 1:
+        print("usage: trampoline.py SPEC (dispatchd starts agents with it)", file=sys.stderr)
+        return 2
+    spec_path = argv[0]
+    marker = ""
     try:
-        with open(argv[0], encoding="utf-8") as fh:
+        with open(spec_path, encoding="utf-8") as fh:
             spec = json.load(fh)
-        os.unlink(argv[0])  # it may hold secrets from agent_env
-        env = dict(os.environ)
-        for key, value in spec.get("env", {}).items():
-            if value is None:
-                env.pop(key, None)
-            else:
-                env[key] = value
-        os.chdir(spec["cwd"])
-        old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGQUIT)}
-        try:
-            status = subprocess.call(
-                spec["argv"], env=env,
-                preexec_fn=lambda: [signal.signal(s, h) for s, h in old.items()] and None)
-        finally:
-            for sig, handler in old.items():
-                signal.signal(sig, handler)
+        os.unlink(spec_path)  # it may hold secrets from agent_env
+        marker = spec.get("marker", "")
+        env = _env(spec.get("env", {}))
+        program = spec["argv"][0]
+        found = shutil.which(program, path=env.get("PATH", os.defpath)) if "/" not in program \
+            else (program if os.access(os.path.join(spec["cwd"], program), os.X_OK) else None)
+        _report(spec_path, program=program, found=found, path=env.get("PATH", ""))
+        if found is None:
+            print(f"dispatchd: cannot start the agent: {program!r} is not on this shell's "
+                  f"PATH ({env.get('PATH', '')})", file=sys.stderr)
+            status = NOT_FOUND
+        else:
+            sys.stdout.write("\x1b[H\x1b[2J")  # the agent starts on a clear screen
+            sys.stdout.flush()
+            os.chdir(spec["cwd"])
+            status = _run(spec["argv"], env)
     except FileNotFoundError as exc:
         print(f"dispatchd: cannot start the agent: {exc}", file=sys.stderr)
-        status = 127
+        status = NOT_FOUND
     except Exception as exc:
         print(f"dispatchd: cannot start the agent: {exc}", file=sys.stderr)
         status = 126
-    print(f"\r\n{marker} {status}\r", flush=True)
-    _shell()
+    if marker:
+        print(f"\r\n{marker} {status}\r", flush=True)
     return status
 
 

@@ -13,10 +13,40 @@ from pathlib import Path
 from typing import Protocol
 
 from .hooktypes import AgentLaunch
+from .occupant import Occupant
 
 
 class TransportError(Exception):
     """The transport could not do what was asked (server gone, pane gone, command failed)."""
+
+
+class PaneTaken(TransportError):
+    """The pane is not free to start an agent in: a person's job or typed text holds it."""
+
+    def __init__(self, occupant: Occupant) -> None:
+        super().__init__(f"the pane is {occupant.describe()}")
+        self.occupant = occupant
+
+
+class ProgramNotFound(TransportError):
+    """The agent's program is not found the way the session's shell looks it up."""
+
+    def __init__(self, program: str, path: str) -> None:
+        super().__init__(f"{program!r} is not found on the PATH of the session's shell "
+                         f"({path or 'empty'}); put it there, or give its full path in "
+                         "agents.<name>.command")
+        self.program, self.path = program, path
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Where the session's shell finds a program (``found`` is None: nowhere)."""
+
+    program: str
+    found: str | None
+    path: str
+    certain: bool = True
+    """False when the shell's current PATH could not be read (the check was a guess)."""
 
 
 @dataclass(frozen=True)
@@ -60,19 +90,30 @@ class SessionTransport(Protocol):
         """Every session by name; empty when no server runs."""
         ...
 
-    async def start(self, pane: PaneRef, cwd: Path, launch: AgentLaunch, marker: str) -> None:
-        """Replace whatever runs in ``pane`` with a fresh agent (never typed into a program).
+    async def occupant(self, pane: PaneRef) -> Occupant:
+        """What holds ``pane`` now: an idle shell, dispatchd's own agent, or a person's work."""
+        ...
 
-        When the agent exits, the line ``<marker> <status>`` must appear on screen.
+    async def which(self, pane: PaneRef, program: str) -> Resolution:
+        """Where the shell of ``pane`` would find ``program`` if a person typed its name."""
+        ...
+
+    async def start(self, pane: PaneRef, cwd: Path, launch: AgentLaunch, marker: str) -> None:
+        """Start a fresh agent in ``pane`` as its shell would, with that shell's environment.
+
+        Only an idle shell is used, after dispatchd's own agent from an earlier
+        task is stopped; a person's job or typed text raises :class:`PaneTaken`,
+        an agent the shell cannot find :class:`ProgramNotFound`. When the agent
+        exits, the line ``<marker> <status>`` appears on screen and the shell is back.
         """
         ...
 
-    async def reset(self, pane: PaneRef) -> None:
-        """Stop whatever runs in ``pane`` and leave a shell."""
+    async def stop_agent(self, pane: PaneRef) -> None:
+        """Stop dispatchd's own agent in ``pane`` (nothing else), leaving the person's shell."""
         ...
 
-    async def capture(self, pane: PaneRef) -> str:
-        """The visible text of ``pane``."""
+    async def capture(self, pane: PaneRef, history: bool = False) -> str:
+        """The visible text of ``pane``; with ``history``, its scrollback too."""
         ...
 
     async def paste(self, pane: PaneRef, text: str, bracketed: bool = True) -> None:

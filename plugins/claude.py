@@ -102,6 +102,7 @@ class ClaudeCode(AgentProfile):
     description = "Claude Code (npm @anthropic-ai/claude-code), with its hooks wired back"
     default = True
     program = ("claude",)
+    trusts_projects = True
 
     def model_for(self, task: Task) -> str:
         return "opus" if task.priority == "critical" else "sonnet"
@@ -143,6 +144,9 @@ class ClaudeCode(AgentProfile):
 
     def idle(self, screen: str) -> bool:
         return self.prompt(screen) and not self.busy(screen)
+
+    def message_in_transcript(self, screen: str) -> bool:
+        return any(line.startswith(PROMPT + " ") for line in screen.splitlines())
 
     def input_pending(self, screen: str) -> bool:
         line = _input_line(screen)

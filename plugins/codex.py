@@ -87,6 +87,7 @@ class Codex(AgentProfile):
     name = "codex"
     description = "OpenAI Codex CLI (npm @openai/codex), with its hooks wired back"
     program = ("codex",)
+    trusts_projects = True
 
     def command(self, task: Task, session: SessionInfo, model: str, config: Config,
                 settings: AgentSettings) -> AgentLaunch:

@@ -16,4 +16,4 @@ def task_store(config: Config) -> TaskStore:
 
 @hookimpl(trylast=True)
 def session_transport(config: Config) -> SessionTransport:
-    return TmuxTransport(config.tmux, config.state_dir)
+    return TmuxTransport(config.tmux, config.state_dir, config.shell_prompt)

@@ -24,6 +24,9 @@ Environment (all optional):
   FAKEAGENT_PASTE_BURST_MS an Enter within N ms after a paste ended adds a newline
                            instead of submitting (like Codex's paste-burst); 0 = off.
   DISPATCHD_SESSION, DISPATCHD_TASK_ID  copied into every log record if set.
+  FAKEAGENT_ENV_FILE       a JSON file {"*": {VAR: value}, "<session>": {…}} read at start,
+                           over the environment: tests change these settings between
+                           launches without restarting the sessions' shells.
 """
 
 from __future__ import annotations
@@ -78,8 +81,23 @@ def partial_suffix(s: str, marker: str) -> int:
     return 0
 
 
+def apply_env_file() -> None:
+    """Settings from ``FAKEAGENT_ENV_FILE`` over the environment: "*", then this session's."""
+    path = os.environ.get("FAKEAGENT_ENV_FILE")
+    if not path:
+        return
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return
+    for scope in ("*", os.environ.get("DISPATCHD_SESSION", "")):
+        os.environ.update({k: str(v) for k, v in (data.get(scope) or {}).items()})
+
+
 class FakeAgent:
     def __init__(self, argv: list[str]) -> None:
+        apply_env_file()
         p = argparse.ArgumentParser(add_help=False)
         for opt in ("--model", "--resume", "--settings"):
             p.add_argument(opt)
@@ -370,6 +388,8 @@ class FakeAgent:
         saved = termios.tcgetattr(fd) if os.isatty(fd) else None
 
         def on_signal(signum: int, _frame: object) -> None:
+            for sig in (signal.SIGTERM, signal.SIGHUP):  # one is enough: no traceback on a second
+                signal.signal(sig, signal.SIG_IGN)
             raise Exit(128 + signum, signal=signum)
 
         signal.signal(signal.SIGTERM, on_signal)

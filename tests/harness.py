@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 FAKEAGENT = Path(__file__).with_name("fakeagent.py")
+TMUX = shutil.which("tmux") or "tmux"
 
 
 def wait_for(cond: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
@@ -41,9 +42,18 @@ class TmuxServer:
     def __init__(self, agent_log: Path, **agent_env: str) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="dtmux"))  # short: socket paths are limited
         self.socket = self.dir / "sock"
+        self.env_file = self.dir / "fakeagent-env.json"
         self.env = {"FAKEAGENT_LOG": str(agent_log), "FAKEAGENT_BOOT": "0.3",
-                    "FAKEAGENT_WORK": "0.5", **agent_env}
+                    "FAKEAGENT_WORK": "0.5", "FAKEAGENT_ENV_FILE": str(self.env_file),
+                    **agent_env}
         self.start()
+
+    def agent_env(self, session: str = "*", **settings: str) -> None:
+        """Settings for fake agents started from now on (all, or one session's), without
+        restarting the sessions' shells (whose environment agents inherit)."""
+        data = json.loads(self.env_file.read_text()) if self.env_file.exists() else {}
+        data.setdefault(session, {}).update(settings)
+        self.env_file.write_text(json.dumps(data))
 
     def start(self) -> None:
         """Start the server (again, after a kill-server), with the fake agent's settings."""
@@ -51,18 +61,31 @@ class TmuxServer:
         for key, value in self.env.items():
             self("set-environment", "-g", key, value)
 
-    def __call__(self, *args: str, check: bool = True) -> str:
-        env = {**os.environ, "SHELL": "/bin/sh"}
+    def __call__(self, *args: str, check: bool = True, path: str | None = None) -> str:
+        """Run a tmux command; ``path``: the client's PATH (tmux gives it to new shells)."""
+        env = {**os.environ, "SHELL": "/bin/sh", **({"PATH": path} if path else {})}
         env.pop("TMUX", None)
-        res = subprocess.run(["tmux", "-S", str(self.socket), *args], capture_output=True,
+        res = subprocess.run([TMUX, "-S", str(self.socket), *args], capture_output=True,
                              text=True, timeout=15, env=env)
         if check and res.returncode != 0:
             raise RuntimeError(f"tmux {args}: {res.stderr.strip()}")
         return res.stdout
 
-    def new_session(self, name: str) -> str:
-        return self("new-session", "-d", "-s", name, "-x", "150", "-y", "45", "-P", "-F",
-                    "#{pane_id}").strip()
+    def new_session(self, name: str, path: str | None = None, **env: str) -> str:
+        """A session running a plain login shell, started with PATH ``path`` (if given) and
+        ``env``; its rc files (``$HOME/.profile``) may change them, as a person's do."""
+        extra = [f"-e{key}={value}" for key, value in env.items()]
+        return self("new-session", "-d", "-s", name, "-x", "150", "-y", "45", *extra, "-P",
+                    "-F", "#{pane_id}", path=path).strip()
+
+    def wait_for_prompt(self, session: str) -> None:
+        """Until the session's shell shows its prompt (its rc files have run)."""
+        wait_for(lambda: self.screen(session).strip(), 10, f"a prompt in {session}")
+
+    def foreground(self, session: str) -> str:
+        """The command in the foreground of the session's active pane (``sh``: its shell)."""
+        return self("display-message", "-p", "-t", f"={session}:",
+                    "#{pane_current_command}").strip()
 
     def screen(self, session: str) -> str:
         return self("capture-pane", "-p", "-t", f"={session}:")

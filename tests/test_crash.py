@@ -61,13 +61,12 @@ def test_crash_at_each_step_then_restart(point, tmp_path, tmux: TmuxServer, agen
     for name in where["done"]:
         assert typed[name] == 1
     assert not where["failed"]
+    # A submit cut off at any step (in any of the sessions) is settled from the agent's
+    # screen after the restart: Enter for text left in the box, delivered when the agent took
+    # it, back to the inbox when it never arrived. None of these is left in doubt.
+    assert not where["indoubt"], where["indoubt"]
     if point == "after_paste":
-        assert len(where["indoubt"]) >= 1  # cut off mid-submit: a person decides
-    elif point not in ("after_enter", "before_ack"):
-        assert not where["indoubt"]
-    # Other sessions may be cut off mid-submit too (at most one task each); but a task whose
-    # acknowledgement had arrived was delivered, and is never in doubt.
-    assert len(where["indoubt"]) <= 3
+        assert "pressing the Enter the stop cut off" in daemon.log()
     indoubt_ids = {p.name.split(".", 1)[0] for p in (project / ".agent-queue" / "indoubt").glob("*.md")}
     assert not acked & indoubt_ids, (acked, indoubt_ids)
     for reason in (project / ".agent-queue" / "indoubt").glob("*.reason"):

@@ -151,14 +151,14 @@ def test_launch_that_never_gets_ready_returns_the_task_and_cools_the_session(
         tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
     (project,) = _projects(tmp_path, "p")
     tmux.new_session("auto-1")
-    tmux("set-environment", "-t", "auto-1", "FAKEAGENT_MODE", "never-ready")
+    tmux.agent_env("auto-1", FAKEAGENT_MODE="never-ready")
     daemon = make_daemon({"pool": _autonomous(2),
                           "dispatcher": {"prompt_timeout": "2s"}}).start()
     write_task(project, "t.md", "a task")
     wait_for(lambda: "LAUNCH-FAILED session=auto-1" in daemon.log(), 20, "launch failure")
     wait_for(lambda: (project / ".agent-queue" / "inbox" / "t.md").exists(), 10, "task returned")
     assert not agent_log.submits()
-    assert "Loading" not in tmux.screen("auto-1")  # the half-started agent was stopped
+    assert tmux.foreground("auto-1") == "sh"  # the half-started agent was stopped
     tmux.new_session("auto-2")  # a healthy session appears: the task goes there, not to auto-1
     wait_for(lambda: len(agent_log.submits()) == 1, 30, "submit on auto-2")
     assert agent_log.submits()[0]["dispatchd_session"] == "auto-2"
@@ -171,7 +171,7 @@ def test_failing_launches_end_in_failed_with_a_reason(tmp_path, tmux: TmuxServer
                                                        agent_log: AgentLog, make_daemon):
     (project,) = _projects(tmp_path, "p")
     tmux.new_session("auto-1")
-    tmux("set-environment", "-g", "FAKEAGENT_MODE", "exit")
+    tmux.agent_env(FAKEAGENT_MODE="exit")
     daemon = make_daemon({"pool": _autonomous(1),
                           "dispatcher": {"cooldown": "0s", "max_attempts": 2}}).start()
     write_task(project, "doomed.md", "never runs")
@@ -190,7 +190,7 @@ def test_completion_from_the_screen_when_no_hook_reports(tmp_path, tmux: TmuxSer
                                                           agent_log: AgentLog, make_daemon):
     (project,) = _projects(tmp_path, "p")
     tmux.new_session("auto-1")
-    tmux("set-environment", "-g", "FAKEAGENT_MODE", "no-hooks")
+    tmux.agent_env(FAKEAGENT_MODE="no-hooks")
     make_daemon({"pool": _autonomous(1), "dispatcher": {"agent_hooks": False}}).start()
     write_task(project, "one.md", "first")
     write_task(project, "two.md", "second")
@@ -204,7 +204,7 @@ def test_an_agent_error_fails_the_task_with_its_reason(tmp_path, tmux: TmuxServe
                                                        agent_log: AgentLog, make_daemon):
     (project,) = _projects(tmp_path, "p")
     tmux.new_session("auto-1")
-    tmux("set-environment", "-g", "FAKEAGENT_MODE", "fail-turn")
+    tmux.agent_env(FAKEAGENT_MODE="fail-turn")
     make_daemon({"pool": _autonomous(1)}).start()
     write_task(project, "t.md", "the model will fail")
     failed = project / ".agent-queue" / "failed"
@@ -287,7 +287,7 @@ def test_sigterm_during_a_launch_returns_the_task_and_a_restart_sends_it_once(
         tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
     (project,) = _projects(tmp_path, "p")
     tmux.new_session("auto-1")
-    tmux("set-environment", "-g", "FAKEAGENT_BOOT", "4")
+    tmux.agent_env(FAKEAGENT_BOOT="4")
     daemon = make_daemon({"pool": _autonomous(1)}).start()
     write_task(project, "t.md", "survive a restart")
     claimed = project / ".agent-queue" / "claimed"
@@ -295,28 +295,46 @@ def test_sigterm_during_a_launch_returns_the_task_and_a_restart_sends_it_once(
     assert daemon.stop() == 0
     assert (project / ".agent-queue" / "inbox" / "t.md").exists()
     assert not list(claimed.iterdir()) and not agent_log.submits()
-    tmux("set-environment", "-g", "FAKEAGENT_BOOT", "0.3")
+    tmux.agent_env(FAKEAGENT_BOOT="0.3")
     daemon.start()
     wait_for(lambda: list((project / ".agent-queue" / "done").glob("*.t.md")), 30, "done")
     assert len(agent_log.submits()) == 1
 
 
-def test_sigterm_after_the_paste_never_types_the_task_again(tmp_path, tmux: TmuxServer,
-                                                            agent_log: AgentLog, make_daemon):
+def test_sigterm_between_paste_and_enter_is_settled_by_the_next_start(
+        tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
     (project,) = _projects(tmp_path, "p")
     tmux.new_session("auto-1")
-    tmux("set-environment", "-g", "FAKEAGENT_MODE", "no-hooks")  # no acknowledgement comes
+    tmux.agent_env(FAKEAGENT_MODE="ignore-first-enter")  # the text stays in the box meanwhile
     daemon = make_daemon({"pool": _autonomous(1), "dispatcher": {"ack_timeout": "60s"}}).start()
     write_task(project, "t.md", "sent, then the daemon is told to stop")
-    wait_for(lambda: agent_log.records("paste"), 20, "pasted")
+    wait_for(lambda: agent_log.records("enter_ignored"), 20, "pasted, Enter not taken")
     assert daemon.stop() == 0  # clean, after the submit grace
-    indoubt = project / ".agent-queue" / "indoubt"
-    (reason,) = indoubt.glob("*.reason")
-    assert "shutdown interrupted the submit" in reason.read_text()
+    sent = project / ".agent-queue" / "sent"
+    assert list(sent.glob("*.t.md")) and not agent_log.submits()
+    assert "the next start settles it" in daemon.log()
     daemon.start()
-    wait_for(lambda: "started" in daemon.log(), 20, "restarted")
-    time.sleep(2)
-    assert len(agent_log.records("paste")) == 1 and list(indoubt.glob("*.t.md"))
+    done = project / ".agent-queue" / "done"
+    wait_for(lambda: list(done.glob("*.t.md")), 30, "done after the restart")
+    assert "pressing the Enter the stop cut off" in daemon.log()
+    assert len(agent_log.records("paste")) == 1 and len(agent_log.submits()) == 1
+    assert not list((project / ".agent-queue" / "indoubt").glob("*"))
+
+
+def test_a_kill_between_paste_and_enter_then_a_restart_delivers_once(
+        tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
+    (project,) = _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    daemon = make_daemon({"pool": _autonomous(1)}, DISPATCHD_FAULT="after_paste").start()
+    write_task(project, "t.md", "pasted, then the daemon is killed")
+    assert daemon.proc is not None and daemon.proc.wait(timeout=30) == 137
+    assert agent_log.records("paste") and not agent_log.submits()
+    daemon.env.pop("DISPATCHD_FAULT")
+    daemon.start()
+    done = project / ".agent-queue" / "done"
+    wait_for(lambda: list(done.glob("*.t.md")), 30, "done after the restart")
+    assert len(agent_log.records("paste")) == 1 and len(agent_log.submits()) == 1
+    assert not list((project / ".agent-queue" / "indoubt").glob("*"))
 
 
 def test_restart_while_an_agent_works_keeps_the_task_and_learns_its_end(
@@ -340,7 +358,7 @@ def test_a_second_daemon_on_the_same_config_refuses_to_start(tmp_path, tmux, age
                                                               make_daemon):
     (project,) = _projects(tmp_path, "p")
     tmux.new_session("auto-1")
-    tmux("set-environment", "-g", "FAKEAGENT_BOOT", "4")  # the claim stays in flight a while
+    tmux.agent_env(FAKEAGENT_BOOT="4")  # the claim stays in flight a while
     daemon = make_daemon({"pool": _autonomous(1)}).start()
     write_task(project, "t.md", "claimed by the first daemon")
     claimed = project / ".agent-queue" / "claimed"
@@ -415,7 +433,7 @@ def test_a_slow_agent_never_delays_another_session(tmp_path, tmux: TmuxServer,
     (project,) = _projects(tmp_path, "p")
     tmux.new_session("auto-1")
     tmux.new_session("auto-2")
-    tmux("set-environment", "-t", "auto-1", "FAKEAGENT_BOOT", "5")
+    tmux.agent_env("auto-1", FAKEAGENT_BOOT="5")
     make_daemon({"pool": _autonomous(2)}).start()
     write_task(project, "first.md", "goes to the slow agent", priority="high")
     wait_for(lambda: agent_log.records("start"), 20, "slow agent started")
@@ -458,7 +476,7 @@ def test_failed_launches_on_many_sessions_count_every_attempt(tmp_path, tmux: Tm
     (project,) = _projects(tmp_path, "p")
     for i in range(1, 5):
         tmux.new_session(f"auto-{i}")
-    tmux("set-environment", "-g", "FAKEAGENT_MODE", "exit")
+    tmux.agent_env(FAKEAGENT_MODE="exit")
     make_daemon({"pool": _autonomous(4), "dispatcher": {"max_attempts": 2}}).start()
     write_task(project, "doomed.md", "never runs")
     failed = project / ".agent-queue" / "failed"
@@ -547,7 +565,7 @@ def test_a_swallowed_enter_is_pressed_once_more_never_the_text(
         tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
     (project,) = _projects(tmp_path, "p")
     tmux.new_session("auto-1")
-    tmux("set-environment", "-g", "FAKEAGENT_MODE", "ignore-first-enter")
+    tmux.agent_env(FAKEAGENT_MODE="ignore-first-enter")
     make_daemon({"pool": _autonomous(1), "dispatcher": {"ack_timeout": "4s"}}).start()
     write_task(project, "t.md", "line one\nline two\nline three\nline four")
     wait_for(lambda: list((project / ".agent-queue" / "done").glob("*.md")), 30, "done")
@@ -556,18 +574,23 @@ def test_a_swallowed_enter_is_pressed_once_more_never_the_text(
     assert '"acknowledged"' in (project / ".agent-queue" / "journal.jsonl").read_text()
 
 
-def test_no_acknowledgement_puts_the_task_in_doubt(tmp_path, tmux: TmuxServer,
-                                                   agent_log: AgentLog, make_daemon):
+def test_hooks_that_never_fire_do_not_put_delivered_tasks_in_doubt(
+        tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
     (project,) = _projects(tmp_path, "p")
     tmux.new_session("auto-1")
-    tmux("set-environment", "-g", "FAKEAGENT_MODE", "no-hooks")  # it never reports back
-    make_daemon({"pool": _autonomous(1), "dispatcher": {"ack_timeout": "2s"}}).start()
+    tmux.agent_env(FAKEAGENT_MODE="no-hooks")  # it never reports back, as with disableAllHooks
+    daemon = make_daemon({"pool": _autonomous(1), "dispatcher": {"ack_timeout": "15s"}}).start()
     write_task(project, "t.md", "quietly done")
-    indoubt = project / ".agent-queue" / "indoubt"
-    wait_for(lambda: list(indoubt.glob("*.reason")), 30, "in doubt")
-    assert "no acknowledgement" in next(indoubt.glob("*.reason")).read_text()
-    assert len(agent_log.submits()) == 1  # typed once, never again
+    write_task(project, "u.md", "and the next one")
+    done = project / ".agent-queue" / "done"
+    wait_for(lambda: len(list(done.glob("*.md"))) == 2, 30, "both done")
+    assert not list((project / ".agent-queue" / "indoubt").glob("*"))
+    assert len(agent_log.submits()) == 2  # each typed once
     assert not agent_log.records("empty_enter")  # the text was submitted: no second Enter
+    journal = (project / ".agent-queue" / "journal.jsonl").read_text()
+    assert journal.count('"confirmed": "screen"') == 2
+    assert daemon.log().count("ran none of dispatchd's hooks") == 1  # one warning per session
+    assert "disableAllHooks" in daemon.log()
 
 
 def test_without_acknowledgements_the_screen_confirms_the_submit(tmp_path, tmux: TmuxServer,
@@ -575,7 +598,7 @@ def test_without_acknowledgements_the_screen_confirms_the_submit(tmp_path, tmux:
                                                                   make_daemon):
     (project,) = _projects(tmp_path, "p")
     tmux.new_session("auto-1")
-    tmux("set-environment", "-g", "FAKEAGENT_MODE", "no-hooks,ignore-first-enter")
+    tmux.agent_env(FAKEAGENT_MODE="no-hooks,ignore-first-enter")
     daemon = make_daemon({"pool": _autonomous(1), "dispatcher": {"agent_hooks": False}}).start()
     write_task(project, "t.md", "confirmed by the screen")
     done = project / ".agent-queue" / "done"
@@ -591,7 +614,7 @@ def test_a_submit_the_screen_never_confirms_is_in_doubt(tmp_path, tmux: TmuxServ
                                                         agent_log: AgentLog, make_daemon):
     (project,) = _projects(tmp_path, "p")
     tmux.new_session("auto-1")
-    tmux("set-environment", "-g", "FAKEAGENT_MODE", "no-hooks,ignore-enters")
+    tmux.agent_env(FAKEAGENT_MODE="no-hooks,ignore-enters")
     make_daemon({"pool": _autonomous(1), "dispatcher": {"agent_hooks": False}}).start()
     write_task(project, "t.md", "stuck in the input box")
     indoubt = project / ".agent-queue" / "indoubt"
@@ -606,12 +629,12 @@ def test_an_acknowledgement_of_another_attempt_does_not_count(tmp_path, tmux: Tm
                                                               agent_log: AgentLog, make_daemon):
     (project,) = _projects(tmp_path, "p")
     tmux.new_session("auto-1")
-    tmux("set-environment", "-g", "FAKEAGENT_MODE", "no-hooks")
+    tmux.agent_env(FAKEAGENT_MODE="no-hooks,ignore-enters")  # nothing but the forgery speaks
     daemon = make_daemon({"pool": _autonomous(1), "dispatcher": {"ack_timeout": "4s"}}).start()
     write_task(project, "t.md", "acknowledged only by its own attempt")
-    (submit,) = wait_for(lambda: agent_log.submits(), 20, "submitted")
-    task_id = submit["dispatchd_task_id"]
-    stale = submit["text"].rsplit("(dispatchd attempt ", 1)[0] + "(dispatchd attempt 0badc0de)"
+    (paste,) = wait_for(lambda: agent_log.records("paste"), 20, "pasted")
+    task_id = json.loads((tmp_path / "state" / "inflight.json").read_text())["auto-1"]["task"]
+    stale = paste["text"].rsplit("(dispatchd attempt ", 1)[0] + "(dispatchd attempt 0badc0de)"
     forged = daemon.run_once("hook", "prompt-submit", "--session", "auto-1", "--task", task_id,
                              "--state-dir", str(tmp_path / "state"),
                              input=json.dumps({"prompt": stale}))
@@ -650,18 +673,33 @@ def test_unsafe_inboxes_and_foreign_files_are_refused(tmp_path, tmux: TmuxServer
     assert "owned by another user" in reason
 
 
-def test_no_paste_into_a_startup_dialog(tmp_path, tmux: TmuxServer, agent_log: AgentLog,
-                                        make_daemon):
+def test_a_startup_dialog_waits_for_a_person_and_the_task_goes_on(
+        tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
     (project,) = _projects(tmp_path, "p")
     tmux.new_session("auto-1")
-    tmux("set-environment", "-g", "FAKEAGENT_MODE", "trust-dialog")
-    daemon = make_daemon({"pool": _autonomous(1), "dispatcher": {"prompt_timeout": "2s"}}).start()
+    tmux.agent_env(FAKEAGENT_MODE="trust-dialog")
+    daemon = make_daemon({"pool": _autonomous(1), "dispatcher": {"prompt_timeout": "1s"}}).start()
     write_task(project, "t.md", "must not land in a dialog")
-    wait_for(lambda: "LAUNCH-FAILED" in daemon.log(), 20, "launch failure")
-    assert "not ready" in daemon.log()
+    wait_for(lambda: "waits at its folder trust dialog in session auto-1" in daemon.log(), 20,
+             "the dialog reported")
+    time.sleep(3)  # well past prompt_timeout: still held, nothing typed, nothing counted
+    log = daemon.log()
+    assert "LAUNCH-FAILED" not in log and log.count("waits at its folder trust dialog") == 1
+    assert "trust_projects" in log
     assert not agent_log.records("paste_into_dialog") and not agent_log.records("dialog_enter")
-    assert not agent_log.submits()
-    assert (project / ".agent-queue" / "inbox" / "t.md").exists()
+    status = json.loads(daemon.run_once("status", "--json").stdout)
+    (session,) = status["sessions"]
+    assert session["state"] == "waiting for a person (folder trust dialog)"
+    assert "answer it there" in session["note"]
+    explained = daemon.run_once("status").stdout
+    assert "waiting for a person" in explained
+    tmux("send-keys", "-t", "=auto-1:", "Enter")  # a person answers: trust the folder
+    wait_for(lambda: agent_log.submits(), 20, "the same task submitted")
+    done = project / ".agent-queue" / "done"
+    wait_for(lambda: list(done.glob("*.t.md")), 20, "done")
+    journal = (project / ".agent-queue" / "journal.jsonl").read_text()
+    assert '"released"' not in journal  # held all along: never back in the inbox
+    assert len(agent_log.records("start")) == 1  # the agent that showed the dialog took it
 
 
 def test_tmux_server_killed_and_restarted(tmp_path, tmux: TmuxServer, agent_log: AgentLog,

@@ -304,7 +304,7 @@ def test_claude_task_waits_while_busy_and_goes_out_after_stop(
     _record_timings("claude", project, {"slow.md": 4.0})
 
 
-def test_claude_folder_trust_dialog_does_not_eat_the_task(
+def test_claude_folder_trust_dialog_waits_for_a_person(
         bins: Path, srv: FakeModelServer, tmp_path: Path, tmux: TmuxServer, make_daemon):
     project = _project(tmp_path)
     turns = Turns(srv)
@@ -314,23 +314,49 @@ def test_claude_folder_trust_dialog_does_not_eat_the_task(
     daemon = _daemon(make_daemon, _pool(1), agents, prompt_timeout="4s", cooldown="2s")
     write_task(project, "trusted-later.md", "Deliver me once the folder is trusted.")
 
-    wait_for(lambda: "LAUNCH-FAILED" in daemon.log(), 30, "the first launch to fail")
-    assert (project / ".agent-queue" / "inbox" / "trusted-later.md").exists()
-    failure = next(line for line in daemon.log().splitlines() if "LAUNCH-FAILED" in line)
-    assert "folder trust" in failure and "never answers" in failure, failure
+    wait_for(lambda: "waits at its folder trust dialog" in daemon.log(), 30, "the dialog")
+    time.sleep(5)  # past prompt_timeout: held, not failed, nothing typed into the dialog
+    log = daemon.log()
+    assert "LAUNCH-FAILED" not in log and "trust_projects" in log
+    assert not (project / ".agent-queue" / "inbox" / "trusted-later.md").exists()  # held
     assert turns() == []
-    # a person answers the dialog once: Claude Code records the answer in its state file
-    state_path = config_dir / ".claude.json"
-    state = json.loads(state_path.read_text())
-    state.setdefault("projects", {}).setdefault(str(project), {})["hasTrustDialogAccepted"] = True
-    tmp = state_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state))
-    os.replace(tmp, state_path)
+    screen = tmux.screen("auto-1")
+    assert "Yes, I trust this folder" in screen, screen
+    # a person answers the dialog in the session: down to "Yes, I trust this folder", Enter
+    tmux("send-keys", "-t", "=auto-1:", "Down")
+    time.sleep(0.3)
+    tmux("send-keys", "-t", "=auto-1:", "Enter")
 
-    wait_for(lambda: _done(project), 40, "the task done after the trust was given")
+    wait_for(lambda: _done(project), 40, "the same task done after the answer")
     assert turns.by_task() == {"trusted-later.md": 1}, turns()
     _assert_done_by_hook(project, {"trusted-later.md"})
-    assert daemon.log().count("LAUNCH-FAILED") == 1
+    journal = _journal(project)
+    assert not [r for r in journal if r["event"] == "released"], journal  # no attempt counted
+    assert "LAUNCH-FAILED" not in daemon.log()
+
+
+def test_claude_with_hooks_disabled_delivers_every_task(
+        bins: Path, srv: FakeModelServer, tmp_path: Path, tmux: TmuxServer, make_daemon):
+    project = _project(tmp_path)
+    turns = Turns(srv)
+    _sessions(tmux, 2)
+    config_dir = _claude_config(tmp_path, [project])
+    (config_dir / "settings.json").write_text(json.dumps({"disableAllHooks": True}))
+    agents = {"claude": _claude(bins, srv, tmp_path, config_dir)}
+    daemon = _daemon(make_daemon, _pool(2), agents)
+    names = {f"nohook-{i}.md" for i in range(4)}
+    for name in sorted(names):
+        write_task(project, name, f"Task {name}, with no hook to report it.\nSecond line.")
+
+    wait_for(lambda: len(_done(project)) == 4, 90, "4 tasks done with hooks disabled")
+    assert turns.by_task() == {name: 1 for name in names}, turns()
+    for folder in ("inbox", "claimed", "sent", "failed", "indoubt"):
+        assert not _files(project, folder), (folder, _files(project, folder))
+    journal = _journal(project)
+    assert not [r for r in journal if r["event"] == "acknowledged"]  # no hook ran
+    confirmed = [r for r in journal if r.get("confirmed") == "screen"]
+    assert {r["name"] for r in confirmed} == names, journal
+    assert daemon.log().count("ran none of dispatchd's hooks") <= 2  # once per session
 
 
 def test_claude_trust_projects_preaccepts_the_folder(
@@ -387,7 +413,7 @@ def test_codex_tasks_on_two_sessions_each_received_once(
     _record_timings("codex", project, {})
 
 
-def test_codex_folder_trust_dialog_is_never_answered(
+def test_codex_folder_trust_dialog_waits_for_a_person(
         bins: Path, srv: FakeModelServer, tmp_path: Path, reaper, tmux: TmuxServer, make_daemon):
     project = _git_project(tmp_path)
     turns = Turns(srv)
@@ -397,10 +423,10 @@ def test_codex_folder_trust_dialog_is_never_answered(
                      cooldown="1m")
     write_task(project, "untrusted.md", "Codex must not get this.")
 
-    wait_for(lambda: "LAUNCH-FAILED" in daemon.log(), 30, "the launch to fail")
-    failure = next(line for line in daemon.log().splitlines() if "LAUNCH-FAILED" in line)
-    assert "folder trust" in failure and "never answers" in failure, failure
-    assert (project / ".agent-queue" / "inbox" / "untrusted.md").exists()
+    wait_for(lambda: "waits at its folder trust dialog" in daemon.log(), 30, "the dialog")
+    time.sleep(4)  # past prompt_timeout: held, no attempt counted, nothing typed
+    assert "LAUNCH-FAILED" not in daemon.log() and "trust_projects" in daemon.log()
+    assert not (project / ".agent-queue" / "inbox" / "untrusted.md").exists()  # held
     assert turns() == []
     saved = tmp_path / "codex-home" / "config.toml"  # Codex saves a trust answer here
     assert "trust_level" not in (saved.read_text() if saved.exists() else "")

@@ -43,8 +43,8 @@ def _setup(tmp_path: Path, tmux: TmuxServer, mode: str) -> tuple[Path, float]:
     project = tmp_path / "projects" / "p"
     project.mkdir(parents=True)
     text, expected = _reset_in_two_hours()
-    tmux("set-environment", "-g", "FAKEAGENT_MODE", mode)
-    tmux("set-environment", "-g", "FAKEAGENT_LIMIT_TEXT", text)
+    tmux.agent_env(FAKEAGENT_MODE=mode)
+    tmux.agent_env(FAKEAGENT_LIMIT_TEXT=text)
     tmux.new_session("auto-1")
     return project, expected
 

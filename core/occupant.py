@@ -1,0 +1,167 @@
+"""Who holds a pane: a person's idle shell, dispatchd's own launcher, or someone's work.
+
+The pool belongs to the person who owns it. dispatchd takes a pane only when
+its shell sits at an empty prompt (no foreground job, nothing typed), or when
+it runs dispatchd's own launcher from an earlier task; anything else is the
+person's and is never killed, replaced or typed into.
+
+The facts come from the local ``/proc`` (the pane's shell, the terminal's
+foreground process group) and from the cursor row of the screen.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+SHELL, OURS, PERSON, UNKNOWN = "shell", "dispatchd", "person", "unknown"
+
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "fish", "ksh", "mksh", "oksh", "pdksh", "yash",
+                    "ash", "busybox", "tcsh", "csh", "nu", "elvish", "xonsh", "osh", "ysh"})
+"""Programs that count as a shell when they are a pane's first process."""
+PROMPT_END = r"[$#%>❯➜»λ]$"
+"""How an empty shell prompt ends (``$ ``, ``# ``, ``% ``, ``> ``, ``❯ ``…), trailing spaces cut
+(``dispatcher.shell_prompt`` says otherwise for an unusual prompt)."""
+CONTINUATION = re.compile(r"^\s*(>|dquote>|quote>|for>|then>|\.\.\.)$")
+"""A shell waiting for the rest of a command a person began (PS2): not an empty prompt."""
+TRAMPOLINE_NAME = "trampoline.py"
+
+
+@dataclass(frozen=True)
+class Occupant:
+    """What runs in a pane, as far as taking it for a task goes."""
+
+    kind: str
+    """``shell`` (an empty prompt: free), ``dispatchd`` (our launcher or agent: ours to
+    replace), ``person`` (a job or typed text: never touched) or ``unknown``."""
+    detail: str = ""
+    """For people: what runs there, or what is typed (``make``, ``typed: git comm``)."""
+    pid: int | None = None
+    """The shell's pid (``shell``) or the launcher's (``dispatchd``)."""
+
+    @property
+    def free(self) -> bool:
+        return self.kind in (SHELL, OURS)
+
+    def describe(self) -> str:
+        if self.kind == PERSON:
+            return f"busy (not dispatchd's: {self.detail})" if self.detail else \
+                "busy (not dispatchd's)"
+        if self.kind == UNKNOWN:
+            return f"busy (not dispatchd's: {self.detail or 'cannot tell what runs there'})"
+        return "idle"
+
+
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """(command name, process group, terminal's foreground process group) of ``pid``."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name, rest = raw[raw.index("(") + 1:raw.rindex(")")], raw[raw.rindex(")") + 2:].split()
+    return name, int(rest[2]), int(rest[5])
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        return [a.decode(errors="replace")
+                for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
+    except OSError:
+        return []
+
+
+def is_launcher(pid: int) -> bool:
+    """Whether ``pid`` is dispatchd's trampoline (started by this or an earlier daemon)."""
+    args = cmdline(pid)
+    return any(a.endswith(TRAMPOLINE_NAME) or a == "dispatchd.trampoline" for a in args[1:3])
+
+
+def shell_name(argv0: str) -> str:
+    return os.path.basename(argv0).lstrip("-")
+
+
+def cells(text: str, width: int) -> tuple[str, str]:
+    """``text`` split at screen column ``width`` (wide characters take two cells)."""
+    col = 0
+    for i, ch in enumerate(text):
+        if col >= width:
+            return text[:i], text[i:]
+        col += 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+    return text, ""
+
+
+def empty_prompt(row: str, cursor_x: int, prompt_end: str = PROMPT_END) -> str | None:
+    """``None`` if ``row`` (the cursor's row) is a shell prompt with nothing typed, else
+    what looks typed. Trailing spaces are lost in a capture, hence the cursor column."""
+    before, after = cells(row, cursor_x)
+    shown = before.rstrip()
+    if after.strip():
+        return row.strip()
+    if CONTINUATION.match(shown):
+        return "an unfinished command"
+    if not shown:
+        return "(no prompt on screen)"
+    if not re.search(prompt_end, shown):
+        return shown.strip()
+    return None
+
+
+def occupant_of(pane_pid: int, screen_row: str | None, cursor_x: int,
+                prompt_end: str = PROMPT_END) -> Occupant:
+    """What holds the pane whose first process is ``pane_pid``.
+
+    ``screen_row`` is the row the cursor is on (asked for only when the shell itself
+    is in the foreground; ``None`` to have it checked without one).
+    """
+    first = _stat(pane_pid)
+    if first is None:
+        return Occupant(UNKNOWN, "its processes are not visible here")
+    name, pgrp, foreground = first
+    if foreground <= 0:
+        return Occupant(UNKNOWN, "no terminal")
+    if foreground != pgrp:  # a job runs in front of the shell
+        leader = foreground
+        if is_launcher(leader):
+            return Occupant(OURS, "dispatchd's agent", leader)
+        what = _stat(leader)
+        return Occupant(PERSON, what[0] if what else "a foreground job")
+    if is_launcher(pane_pid):  # a pane an earlier version respawned with the launcher
+        return Occupant(OURS, "dispatchd's agent", pane_pid)
+    args = cmdline(pane_pid)
+    if shell_name(args[0] if args else name) not in SHELLS and name not in SHELLS:
+        return Occupant(PERSON, name)
+    if screen_row is None:
+        return Occupant(SHELL, "", pane_pid)
+    typed = empty_prompt(screen_row, cursor_x, prompt_end)
+    if typed is not None:
+        return Occupant(PERSON, f"typed: {typed[-40:]}")
+    return Occupant(SHELL, "", pane_pid)
+
+
+def shell_environ(pid: int) -> dict[str, str]:
+    """The environment ``pid`` started with (what a shell exports later is not in it)."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    env = {}
+    for item in raw.split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        if sep:
+            env[key.decode(errors="replace")] = value.decode(errors="replace")
+    return env
+
+
+def find_program(program: str, path: str, cwd: str | None = None) -> str | None:
+    """Where ``program`` is found on ``path`` (``None``: not there), as a shell looks it up."""
+    if "/" in program:
+        full = program if os.path.isabs(program) or cwd is None else os.path.join(cwd, program)
+        return full if os.path.isfile(full) and os.access(full, os.X_OK) else None
+    for folder in path.split(os.pathsep):
+        full = os.path.join(folder or ".", program)
+        if os.path.isfile(full) and os.access(full, os.X_OK):
+            return full
+    return None
