@@ -8,7 +8,7 @@ agent, in two phases of ``--tasks`` tasks each, every task carried through to
    system) from the drop to the last ``done``, per task;
 2. under ``strace -f -e trace=execve`` attached to the daemon: every program
    the daemon (or a child of it) executes, counted per task and, for tmux, per
-   tmux command (``list-panes``, ``respawn-pane``, ``capture-pane``, ...).
+   tmux command (``list-panes``, ``send-keys``, ``capture-pane``, ...).
 
 Programs the agents run (inside tmux panes) are not the daemon's children and
 are not counted. Some commands depend on time rather than on the number of

@@ -7,9 +7,13 @@ state (done/, failed/ or indoubt/). Then counts, from the files and from the
 fake agent's own log of submissions:
 
     tasks=<n> done=<n> indoubt=<n> failed=<n> lost=<n> twice=<n> kills=<n>
+    unsubmitted=<n> indoubt_never_pasted=<n>
 
 ``lost`` (a task in no terminal state) and ``twice`` (a task typed into an agent
-more than once) must be 0.
+more than once) must be 0. ``unsubmitted`` counts tasks whose text was pasted
+but never submitted (left in an input box), ``indoubt_never_pasted`` tasks in
+doubt whose text never reached any agent; both should be 0, and in doubt at
+most 1 per 300 tasks (a submit cut off where the screen cannot tell).
 
     python bench/torture.py [--tasks 200] [--sessions 4] [--seed 1]
 """
@@ -92,16 +96,22 @@ def main() -> None:
         where = states(projects)
     finally:
         tmux.kill()
-    typed = collections.Counter(r["text"].split("] ", 1)[1].split("\n")[0]
-                                .removeprefix("torture task ") for r in log.submits())
+    def task_of(record: dict[str, str]) -> str:
+        return record["text"].split("] ", 1)[1].split("\n")[0].removeprefix("torture task ")
+
+    typed = collections.Counter(task_of(r) for r in log.submits())
+    pasted = collections.Counter(task_of(r) for r in log.records("paste"))
     terminal = collections.Counter()
     for state in TERMINAL:
         terminal.update(where.get(state, {}))
     lost = sum(1 for n in names if terminal[n] != 1)
     twice = sum(1 for count in typed.values() if count > 1)
     counts = {s: sum(where.get(s, {}).values()) for s in TERMINAL}
+    unsubmitted = sum(1 for n in pasted if not typed[n])
+    never_pasted = sum(1 for n in where.get("indoubt", {}) if not pasted[n])
     print(f"tasks={args.tasks} done={counts['done']} indoubt={counts['indoubt']} "
           f"failed={counts['failed']} lost={lost} twice={twice} kills={kills} "
+          f"unsubmitted={unsubmitted} indoubt_never_pasted={never_pasted} "
           f"seconds={time.monotonic() - started:.0f}")
     sys.exit(1 if lost or twice else 0)
 

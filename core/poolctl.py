@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .config import Config
+from .occupant import PERSON
 from .statefile import StateDir
 from .status import daemon_running
 from .tmux import TmuxTransport
@@ -95,6 +96,7 @@ async def pool_down(config: Config, force: bool, echo: Callable[[str], None]) ->
     killed = 0
     try:
         present = await _sessions(tmux)
+        panes = await tmux.panes()
         for name in config.autonomous.names():
             if name not in present:
                 continue
@@ -104,6 +106,10 @@ async def pool_down(config: Config, force: bool, echo: Callable[[str], None]) ->
                 continue
             if name in busy and not force:
                 echo(f"kept     {name}: busy with {busy[name]} (--force kills it anyway)")
+                continue
+            held = await tmux.occupant(panes[name].active) if name in panes else None
+            if held is not None and held.kind == PERSON and not force:
+                echo(f"kept     {name}: {held.describe()} (--force kills it anyway)")
                 continue
             await tmux.run("kill-session", "-t", sid)
             echo(f"killed   {name}" + (f" (was busy with {busy[name]})" if name in busy else ""))

@@ -110,8 +110,11 @@ class Survey:
         """dispatchd's agent left from an earlier task: ours to replace, unless a person has
         taken it over since (it works on something, or holds text nobody of ours left)."""
         profile = session.last_profile
-        if profile is None:
-            return occupant
+        if profile is None:  # left by an earlier daemon: read it as the session's own agent
+            try:
+                profile = self.engine.agents.get(session.agent)
+            except LookupError:
+                return occupant
         screen = await self.engine.transport.capture(pane)
         if profile.busy(screen):
             return Occupant(PERSON, "someone set dispatchd's agent to work")

@@ -16,13 +16,20 @@ or that it is missing), before the agent starts; and prints the marker line
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import termios
 
+TIDY = ("\x1b[0m\x1b[?25h\x1b[?1049l\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l"
+        "\x1b[?2004l\x1b[<u")
+"""After the agent, whatever it left on (it may have been stopped mid-frame): colours, a hidden
+cursor, the alternate screen, mouse reporting, bracketed paste, keyboard flags. The person's
+shell gets its terminal back as it was."""
 EXIT_MARKER = "agent exited with status"
 """The end of the line printed when the agent exits; the daemon puts a random token of each
 launch in front of it, so no text on screen (a task that quotes it) can fake it."""
@@ -76,6 +83,9 @@ def main(argv: list[str]) -> int:
         return 2
     spec_path = argv[0]
     marker = ""
+    saved = None
+    with contextlib.suppress(termios.error, OSError):
+        saved = termios.tcgetattr(0)
     try:
         with open(spec_path, encoding="utf-8") as fh:
             spec = json.load(fh)
@@ -101,8 +111,13 @@ def main(argv: list[str]) -> int:
     except Exception as exc:
         print(f"dispatchd: cannot start the agent: {exc}", file=sys.stderr)
         status = 126
-    if marker:
-        print(f"\r\n{marker} {status}\r", flush=True)
+    if saved is not None:
+        with contextlib.suppress(termios.error, OSError):
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+    # the marker alone on a clean row, and nothing of the agent's last frame below it
+    sys.stdout.write(TIDY + "\r\n\x1b[2K" + (f"{marker} {status}\r\n" if marker else "")
+                     + "\x1b[J")
+    sys.stdout.flush()
     return status
 
 

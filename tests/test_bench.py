@@ -54,10 +54,16 @@ def test_overhead_bench_runs():
     out = run("overhead.py", "--tasks", "2", "--sessions", "2", "--boot", "0.1", "--work", "0.1")
     assert "daemon CPU per task:" in out
     if shutil.which("strace"):
-        assert "tmux respawn-pane" in out or "cannot attach" in out
+        assert "tmux send-keys" in out or "cannot attach" in out
+
+
+def test_hooksoff_bench_runs_and_parks_nothing_in_doubt():
+    out = run("hooksoff.py", "--tasks", "4", "--sessions", "2", "--boot", "0.2", "--work", "0.2",
+              "--rounds", "1")
+    assert "off/on:" in out and "in doubt 0" in out
 
 
 @pytest.mark.parametrize("script", ["fanout.py", "latency.py", "backlog.py", "idle.py",
-                                    "overhead.py"])
+                                    "overhead.py", "hooksoff.py", "torture.py"])
 def test_bench_help(script):
     assert "usage:" in run(script, "--help")

@@ -173,3 +173,20 @@ def test_shell_completion_is_generated():
     res = subprocess.run([sys.executable, "-m", "dispatchd"], env=env, capture_output=True,
                          text=True, timeout=60)
     assert "_dispatchd_completion" in res.stdout
+
+
+def test_config_is_accepted_before_or_after_any_subcommand_and_from_the_environment(
+        tmp_path, monkeypatch):
+    cfg = config(tmp_path)
+    before = invoke("-c", cfg, "status", "--json")
+    after = invoke("status", "--json", "--config", cfg)
+    assert before.exit_code == after.exit_code == 0, after.output
+    names = [s["name"] for s in json.loads(after.output)["sessions"]]
+    assert names == ["w-1", "w-2"] == [s["name"] for s in json.loads(before.output)["sessions"]]
+    nested = invoke("pool", "down", "-c", str(tmp_path / "nope.yaml"))
+    assert nested.exit_code == EXIT_CONFIG and "nope.yaml" in nested.output
+    bad = invoke("run", "--config", str(tmp_path / "nope.yaml"))
+    assert bad.exit_code == EXIT_CONFIG and "nope.yaml" in bad.output
+    monkeypatch.setenv("DISPATCHD_CONFIG", cfg)
+    from_env = invoke("status", "--json")
+    assert [s["name"] for s in json.loads(from_env.output)["sessions"]] == ["w-1", "w-2"]

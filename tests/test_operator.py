@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 from click.testing import CliRunner
-from harness import TmuxServer, pool_config, write_task
+from harness import TmuxServer, pool_config, wait_for, write_task
 
 from dispatchd.cli import Context, cli
 from dispatchd.config import load_config
@@ -98,13 +98,17 @@ def test_pool_down_keeps_hand_made_and_busy_sessions(tmp_path, tmux):
     state.mkdir(exist_ok=True)
     (state / "inflight.json").write_text(json.dumps(
         {"auto-2": {"task": "20260101T000000-abc", "name": "long.md"}}))
+    tmux.wait_for_prompt("auto-3")
+    tmux("send-keys", "-t", "=auto-3:", "sleep 60", "Enter")  # a person's job in a pool session
+    wait_for(lambda: tmux.foreground("auto-3") == "sleep", 10, "the job")
     res = invoke("-c", cfg, "pool", "down")
     assert res.exit_code == 0, res.output
     assert "kept     auto-1: not created by dispatchd" in res.output
     assert "kept     auto-2: busy with long.md" in res.output
-    assert sessions(tmux) == {"keepalive", "auto-1", "auto-2"}
+    assert "kept     auto-3: busy (not dispatchd's: sleep)" in res.output
+    assert sessions(tmux) == {"keepalive", "auto-1", "auto-2", "auto-3"}
     res = invoke("-c", cfg, "pool", "down", "--force")
-    assert "killed   auto-2" in res.output
+    assert "killed   auto-2" in res.output and "killed   auto-3" in res.output
     assert sessions(tmux) == {"keepalive", "auto-1"}
 
 
