@@ -165,8 +165,7 @@ class CompletionWatch:
             self.take_agent_events()
             if len(self.engine.queue):
                 self.engine.wake()  # a session may have appeared in tmux, or left its cooldown
-            else:
-                await self.engine.survey.refresh()  # what holds the idle ones, for status
+            await self.engine.survey.refresh()  # what holds the idle ones, for status
             working = self.engine.pool.working()
             if not working:
                 continue

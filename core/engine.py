@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -214,7 +215,8 @@ class Engine:
         for session in self.survey.presence(present):
             log.info("session %s appeared in tmux", session.name)
         free = self.pool.free(present)
-        candidates = [s.info() for s in free]
+        # offered as idle: what held a pane at the last look is looked at again below
+        candidates = [replace(s.info(), state=IDLE) for s in free]
         for task in self.queue:
             while candidates:
                 chosen = self._select(task, candidates)
@@ -223,10 +225,9 @@ class Engine:
                 session = self.pool.sessions[chosen.name]
                 pane = present[chosen.name].pick(session.home_pane)
                 try:
-                    agent = self.launcher.agent_for(task, chosen)
-                except LaunchError as exc:
-                    log.error("%s cannot be dispatched: %s", for_log(task.name), exc)
-                    break
+                    agent: AgentProfile | None = self.launcher.agent_for(task, chosen)
+                except LaunchError:
+                    agent = None  # the launch fails and says why (counted, as any failure)
                 candidates.remove(chosen)
                 try:
                     blocked = await self.survey.blocker(session, pane, agent)
@@ -240,8 +241,8 @@ class Engine:
                         self.queue.get_file(task.project, task.path.name) is not task:
                     return  # it changed while we looked: the next round decides afresh
                 if self.dry_run:
-                    model = self.hook.choose_model(task=task, session=chosen, config=self.config,
-                                                   agent=agent)
+                    model = agent and self.hook.choose_model(
+                        task=task, session=chosen, config=self.config, agent=agent)
                     log.info("DRY-RUN would dispatch session=%s task=%s model=%s", chosen.name,
                              for_log(task.name), model)
                     break

@@ -61,7 +61,9 @@ def select_session(
     """Pick the session that takes ``task``, by name, among ``candidates``.
 
     ``candidates`` are the sessions free right now (tmux session exists, idle,
-    not in cooldown), dedicated ones first. Return a name from ``candidates``;
+    not in cooldown), dedicated ones first. A chosen session whose pane a person
+    holds, or whose shell lacks the task's agent, drops out and this is asked
+    again with the rest. Return a name from ``candidates``;
     the name of a configured session that is busy, or ``""``, to make the task
     wait (no other plugin is asked); ``None`` to leave the choice to the next
     plugin. Default: a task bound to a session (``session:``) goes
@@ -179,8 +181,11 @@ def on_launch_failed(task: Task, session: SessionInfo, reason: str) -> None:
     """Called when starting the agent failed before any text was sent.
 
     The task is already back in the inbox (or in ``failed/`` after
-    ``dispatcher.max_attempts``), ``task.attempts`` counts this failure (not when
-    the agent's usage limit was the cause), and the session is in cooldown.
+    ``dispatcher.max_attempts``). ``task.attempts`` counts this failure and the
+    session is in cooldown, except when the cause was outside the task: the
+    agent's usage limit (the session is held until it lifts, nothing counted), a
+    person's job or typed text in the pane, or an agent program the session's
+    shell does not find (nothing counted, no cooldown).
     """
 
 

@@ -54,12 +54,15 @@ class Survey:
             now = session.name in present
             if now and not session.present:
                 appeared.append(session)
+                self._last_refresh = 0.0  # look at it (and its agent) at the next refresh
             session.present = now
         return appeared
 
-    async def blocker(self, session: Session, pane: PaneRef, agent: AgentProfile) -> str | None:
+    async def blocker(self, session: Session, pane: PaneRef,
+                      agent: AgentProfile | None) -> str | None:
         """``None`` when ``session`` may take a task for ``agent`` now; else its state for
-        ``status`` (also kept in ``session.unavailable``, with ``session.note``)."""
+        ``status`` (also kept in ``session.unavailable``, with ``session.note``). With no
+        ``agent`` (the task names an unknown one) only the pane is looked at."""
         occupant = await self.engine.transport.occupant(pane)
         if occupant.kind == OURS:
             occupant = await self._our_agent(session, pane, occupant)
@@ -68,9 +71,10 @@ class Survey:
             session.note = ("dispatchd never kills, replaces or types into what it did not "
                             "start; the session is looked at again every round")
             return session.unavailable
-        program = self.program_of(agent)
-        missing = await self._missing(session, pane, program, agent)
+        program = self.program_of(agent) if agent is not None else ""
+        missing = program and agent and await self._missing(session, pane, program, agent)
         if missing:
+            assert agent is not None
             session.unavailable, session.note = f"agent missing ({agent.name})", missing
             return session.unavailable
         session.unavailable = session.note = ""
@@ -137,7 +141,8 @@ class Survey:
             present = await e.transport.panes()
         except TransportError:
             return
-        self.presence(present)
+        for session in self.presence(present):
+            log.info("session %s appeared in tmux", session.name)
         for session in e.pool:
             if session.state != IDLE or not session.present:
                 continue
