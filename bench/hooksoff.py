@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from common import machine, record, summary
-from harness import AgentLog, Daemon, TmuxServer, pool_config, wait_for, write_task
+from harness import Daemon, TmuxServer, pool_config, wait_for, write_task
 
 
 def drain(tasks: int, sessions: int, boot: float, work: float, hooks: bool) -> tuple[float, int]:
