@@ -117,8 +117,9 @@ class Launcher:
 
     async def start(self, pane: PaneRef, task: Task, launch: AgentLaunch, marker: str,
                     agent: AgentProfile,
-                    on_dialog: Callable[[str | None], None] | None = None) -> None:
-        """Start a fresh agent in the task's project and wait until it is ready for input.
+                    on_dialog: Callable[[str | None], None] | None = None) -> str:
+        """Start a fresh agent in the task's project and wait until it is ready for input;
+        return its screen then.
 
         Nothing is typed while it shows a dialog (folder trust, first-run setup …):
         the agent and its dialog stay on screen for a person to answer, with no
@@ -145,7 +146,7 @@ class Launcher:
                 on_dialog(dialog)
             waiting = dialog
             if ready:
-                return
+                return screen
             if dialog is not None:  # a person answers it, however long that takes
                 deadline, delay = time.monotonic() + self.config.prompt_timeout, DIALOG_POLL
             elif time.monotonic() >= deadline:

@@ -87,10 +87,11 @@ class Launches:
             session.model, session.exit_marker = model, exit_marker()
             session.attempt = new_attempt()
             session.reports = launch.acknowledges
-            await e.launcher.start(pane, task, launch, session.exit_marker, agent,
-                                   on_dialog=lambda d: self._dialog(session, task, agent, d))
+            ready = await e.launcher.start(pane, task, launch, session.exit_marker, agent,
+                                           on_dialog=lambda d: self._dialog(session, task, agent,
+                                                                            d))
             fault_point("after_launch")
-            session.clean = agent.message_in_transcript(await e.transport.capture(pane)) is False
+            session.clean = agent.message_in_transcript(ready) is False
             session.left_text = ""  # the agent that may have held it is gone
             message = e.launcher.message(task, info, model, session.attempt)
             task = await self._move(e.store.mark_sent, task, session.name)

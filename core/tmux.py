@@ -168,7 +168,8 @@ class TmuxTransport:
             raise ProgramNotFound(str(report.get("program")), str(report.get("path", "")))
 
     async def stop_agent(self, pane: PaneRef) -> None:
-        occupant = await self.occupant(pane)
+        shell, x, _ = await self._pane_facts(pane)
+        occupant = occupant_of(shell, None, x)
         if occupant.kind != OURS or occupant.pid is None:
             return
         log.info("stopping dispatchd's agent in pane %s (launcher pid %d)", pane.pane_id,
@@ -178,7 +179,7 @@ class TmuxTransport:
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
-                if (await self.occupant(pane)).kind != OURS:
+                if occupant_of(shell, None, x).kind != OURS:  # /proc only: no tmux call
                     return
         raise TransportError(f"dispatchd's agent in pane {pane.pane_id} did not stop")
 
