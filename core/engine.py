@@ -218,6 +218,8 @@ class Engine:
         # offered as idle: what held a pane at the last look is looked at again below
         candidates = [replace(s.info(), state=IDLE) for s in free]
         for task in self.queue:
+            if self.intake.holds_back(task.arrival, task.order):
+                continue  # a file that arrived before it is still settling: it may come first
             while candidates:
                 chosen = self._select(task, candidates)
                 if chosen is None:

@@ -22,7 +22,7 @@ from .hooktypes import SessionInfo
 from .pluginmanager import PluginManager
 from .statefile import StateDir
 from .status import daemon_running, known_projects
-from .store import QUEUE_DIR, inbox_of, is_task_name, unsafe_inbox
+from .store import QUEUE_DIR, arrival_order, inbox_of, is_task_name, unsafe_inbox
 from .task import Task, TaskError, parse_task_text
 from .text import for_log
 from .tmux import TmuxTransport
@@ -43,9 +43,9 @@ class _SessionView:
     note: str = ""
 
 
-def _arrivals(project: Path) -> dict[tuple[int, int], tuple[str, float]]:
+def _arrivals(project: Path) -> dict[tuple[int, int], tuple[str, float, tuple[int, int]]]:
     """``arrivals.jsonl`` read without compacting it (the daemon owns that file)."""
-    out: dict[tuple[int, int], tuple[str, float]] = {}
+    out: dict[tuple[int, int], tuple[str, float, tuple[int, int]]] = {}
     try:
         lines = (project / QUEUE_DIR / "arrivals.jsonl").read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
@@ -53,7 +53,8 @@ def _arrivals(project: Path) -> dict[tuple[int, int], tuple[str, float]]:
     for line in lines:
         try:
             rec = json.loads(line)
-            out[(int(rec["ino"]), int(rec["mtime_ns"]))] = (str(rec["id"]), float(rec["seen"]))
+            out[(int(rec["ino"]), int(rec["mtime_ns"]))] = (str(rec["id"]), float(rec["seen"]),
+                                                            arrival_order(rec))
         except (ValueError, KeyError, TypeError):
             continue
     return out
@@ -77,9 +78,11 @@ def waiting_tasks(config: Config, projects: set[Path]) -> tuple[list[Task], list
             try:
                 data, st = read_regular(path, config.max_task_bytes)
                 found = seen.get((st.st_ino, st.st_mtime_ns))
-                tid, arrival = found or (f"(new:{name})", min(now, st.st_mtime))
-                tasks.append(parse_task_text(data.decode("utf-8"), id=tid, name=name,
-                                             project=project, path=path, arrival=arrival))
+                tid, arrival, order = found or (f"(new:{name})", min(now, st.st_mtime),
+                                                (st.st_ctime_ns, 0))
+                tasks.append(replace(parse_task_text(data.decode("utf-8"), id=tid, name=name,
+                                                     project=project, path=path,
+                                                     arrival=arrival), order=order))
             except (OSError, NotATaskFile, TaskError, UnicodeDecodeError) as exc:
                 invalid.append(f"{path}: {exc}")
     return tasks, invalid

@@ -50,7 +50,9 @@ def task_sort_key(task: Task) -> tuple[Any, ...] | None:
     """Return the key that orders waiting tasks; smaller goes first.
 
     Default: priority rank (critical, high, default, low), then arrival time,
-    then id. Called each time a waiting file is read (once per version of it).
+    then ``task.order`` (files of one burst: when renamed in, then when noticed),
+    then name, then id (see docs/tasks.md, "Arrival and order"). Called each time a
+    waiting file is read (once per version of it).
     """
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .callbacks import events_dir
-from .store import NotSettled, inbox_of, unsafe_inbox
+from .store import NotSettled, inbox_of, notice_time, unsafe_inbox
 from .task import TaskError
 from .text import for_log
 
@@ -55,6 +55,11 @@ class Intake:
         """Files of :attr:`linked` whose next look is already scheduled."""
         self.overflow_scan = False
         """A full scan after an event-queue overflow is scheduled."""
+        self.noticed: dict[tuple[Path, str], int] = {}
+        """Waiting names not yet read → when first noticed (ns): the order of a burst."""
+        self.settling: dict[tuple[Path, str], tuple[float, tuple[int, int], float]] = {}
+        """Files still being written (or just arrived) → (arrival, order, monotonic time
+        first seen settling): no later task is handed out meanwhile, for one settle_time."""
 
     def on_fs_event(self, kind: str, path: Path) -> None:
         """A watcher event (see :data:`dispatchd.watcher.Notify`), on the event loop."""
@@ -149,7 +154,7 @@ class Intake:
         names = set(self.engine.store.waiting_names(project))
         for gone in set(self.known.get(project, ())) - names:
             self.forget(project, gone)
-        for name in names:
+        for name in sorted(names):  # files of one burst found together: noticed in name order
             self.ingest(project, name, settle=None)
 
     def ingest(self, project: Path, name: str, settle: float | None) -> None:
@@ -176,15 +181,18 @@ class Intake:
             return
         if self._held_for_links(project, name):
             return
+        noticed = self.noticed.setdefault((project, name), notice_time())
         try:
             task = engine.store.load(project, name, engine.config.settle_time
-                                     if settle is None else settle)
+                                     if settle is None else settle, noticed)
         except NotSettled as wait:
+            self._settling(project, name, fingerprint, noticed)
             engine.call_later(wait.delay + 0.01, self.ingest, project, name, None)
             return
         except TaskError as exc:
             self.reject(project, name, str(exc))
             return
+        self._settled(project, name)
         if task is None:
             return
         if task.session is not None and task.session not in engine.pool.sessions:
@@ -205,6 +213,35 @@ class Intake:
         self.known.setdefault(project, {})[name] = fingerprint
         engine.queue.add(task, key)
         engine.wake()
+
+    def _settling(self, project: Path, name: str, fingerprint: tuple[int, int],
+                  noticed: int) -> None:
+        """Remember a file that is not read yet because it may still be being written."""
+        key = (project, name)
+        if key not in self.settling:
+            try:
+                ctime = os.lstat(inbox_of(project) / name).st_ctime_ns
+            except OSError:
+                return
+            arrival = min(time.time(), fingerprint[1] / 1e9)
+            self.settling[key] = (arrival, (ctime, noticed), time.monotonic())
+            # the hold on later tasks ends after one settle_time even if the file never does
+            self.engine.call_later(self.engine.config.settle_time + 0.01, self.engine.wake)
+
+    def _settled(self, project: Path, name: str) -> None:
+        """The file was read (or is gone): it no longer holds later tasks back."""
+        self.noticed.pop((project, name), None)
+        if self.settling.pop((project, name), None) is not None:
+            self.engine.wake()
+
+    def holds_back(self, task_arrival: float, task_order: tuple[int, int]) -> bool:
+        """Whether a file noticed before a task with this arrival is still settling (for at
+        most one ``settle_time``): the task must wait, since that file may come first."""
+        if not self.settling:
+            return False
+        limit = time.monotonic() - self.engine.config.settle_time
+        return any((arrival, order) < (task_arrival, task_order) and since > limit
+                   for arrival, order, since in self.settling.values())
 
     def _held_for_links(self, project: Path, name: str) -> bool:
         """True while a waiting file has other hard links: it is not read, and is looked at
@@ -252,6 +289,7 @@ class Intake:
             self.ingest(project, name, settle=0.0)
 
     def forget(self, project: Path, name: str) -> None:
+        self._settled(project, name)
         self.known.get(project, {}).pop(name, None)
         self.linked.pop((project, name), None)
         self.engine.queue.discard_file(project, name)

@@ -61,6 +61,25 @@ class ClaimedInvalid(TaskError):
         self.task = task
 
 
+_last_notice = 0
+
+
+def arrival_order(rec: dict[str, object]) -> tuple[int, int]:
+    """The ``order`` of an ``arrivals.jsonl`` record (records without one: by ``seen``)."""
+    order = rec.get("order")
+    if isinstance(order, list) and len(order) == 2:
+        return int(order[0]), int(order[1])
+    seen = int(float(rec.get("seen") or 0) * 1e9)  # type: ignore[arg-type]
+    return seen, seen
+
+
+def notice_time() -> int:
+    """Now in ns, strictly later than the last call: the order in which files were noticed."""
+    global _last_notice
+    _last_notice = max(time.time_ns(), _last_notice + 1)
+    return _last_notice
+
+
 class NotSettled(Exception):
     """The file changed too recently to be trusted as complete; look again after ``delay``."""
 
@@ -101,7 +120,8 @@ class TaskStore(Protocol):
     def fingerprint(self, project: Path, name: str) -> tuple[int, int] | None: ...
     def watch_folder(self, project: Path) -> Path: ...
     def locate(self, path: Path) -> tuple[Path, str] | None: ...
-    def load(self, project: Path, name: str, settle: float) -> Task | None: ...
+    def load(self, project: Path, name: str, settle: float,
+             noticed: int | None = None) -> Task | None: ...
     def claim(self, task: Task) -> Task | None: ...
     def release(self, task: Task) -> Task: ...
     def mark_sent(self, task: Task, session: str) -> Task: ...
@@ -117,6 +137,8 @@ class _Arrival:
     id: str
     seen: float
     attempts: int = 0
+    order: tuple[int, int] = (0, 0)
+    """(ctime, noticed) in ns: ties of ``seen`` go in this order (see :attr:`Task.order`)."""
 
 
 class FileStore:
@@ -167,8 +189,13 @@ class FileStore:
             return path.parent.parent.parent, path.name
         return None
 
-    def load(self, project: Path, name: str, settle: float = 0.0) -> Task | None:
-        """Parse a waiting file. None if it is gone; :class:`TaskError` if it is unusable."""
+    def load(self, project: Path, name: str, settle: float = 0.0,
+             noticed: int | None = None) -> Task | None:
+        """Parse a waiting file. None if it is gone; :class:`TaskError` if it is unusable.
+
+        ``noticed`` (ns) is when the caller first noticed the name: it orders files of
+        the same arrival time (default: now).
+        """
         if unsafe_inbox(project):
             return None
         path = inbox_of(project) / name
@@ -183,14 +210,14 @@ class FileStore:
         age = time.time() - st.st_mtime
         if 0 <= age < settle:  # a future mtime (clock skew) cannot be judged: take the file
             raise NotSettled(settle - age)
-        arrival = self._arrival(project, st)
+        arrival = self._arrival(project, st, noticed)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise TaskError(f"not valid UTF-8 text (byte {exc.start})") from None
         task = parse_task_text(text, id=arrival.id, name=name, project=project, path=path,
                                arrival=arrival.seen)
-        return task.moved(path, attempts=arrival.attempts)
+        return task.moved(path, attempts=arrival.attempts, order=arrival.order)
 
     def counts(self, project: Path) -> dict[str, int]:
         out = {}
@@ -231,7 +258,8 @@ class FileStore:
     def release(self, task: Task) -> Task:
         """claimed → inbox after a launch that typed nothing; keeps its arrival and id."""
         st = os.lstat(task.path)  # a move keeps inode and mtime: remember before the move,
-        self._remember(task.project, st, _Arrival(task.id, task.arrival, task.attempts))
+        self._remember(task.project, st, _Arrival(task.id, task.arrival, task.attempts,
+                                                       task.order))
         dst = inbox_of(task.project) / task.name  # so a watcher event right after sees them
         try:
             link_in_durable(task.path, dst)
@@ -295,7 +323,8 @@ class FileStore:
             known = self._arrivals_of(project).get((st.st_ino, st.st_mtime_ns))
             yield Task(id=task_id, name=original, project=project, path=folder / name, body="",
                        arrival=known.seen if known else st.st_mtime,
-                       attempts=known.attempts if known else 0)
+                       attempts=known.attempts if known else 0,
+                       order=known.order if known else (st.st_ctime_ns, 0))
 
     def note(self, task: Task, event: str, **extra: object) -> None:
         """A journal line about a task that changes no folder (e.g. ``acknowledged``)."""
@@ -316,7 +345,8 @@ class FileStore:
             table = self._arrivals[project] = self._load_arrivals(project)
         return table
 
-    def _arrival(self, project: Path, st: os.stat_result) -> _Arrival:
+    def _arrival(self, project: Path, st: os.stat_result,
+                 noticed: int | None = None) -> _Arrival:
         table = self._arrivals_of(project)
         key = (st.st_ino, st.st_mtime_ns)
         found = table.get(key)
@@ -326,7 +356,9 @@ class FileStore:
             seen = min(time.time(), st.st_mtime)
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(seen))
             # 48 random bits: thousands of files in one second still get distinct ids
-            found = _Arrival(f"{stamp}-{secrets.token_hex(6)}", seen)
+            found = _Arrival(f"{stamp}-{secrets.token_hex(6)}", seen,
+                             order=(st.st_ctime_ns,
+                                    noticed if noticed is not None else notice_time()))
             self._remember(project, st, found)
         return found
 
@@ -334,7 +366,8 @@ class FileStore:
         self._arrivals_of(project)[(st.st_ino, st.st_mtime_ns)] = arrival
         path = project / QUEUE_DIR / "arrivals.jsonl"
         append_line(path, {"ino": st.st_ino, "mtime_ns": st.st_mtime_ns, "id": arrival.id,
-                           "seen": arrival.seen, "attempts": arrival.attempts})
+                           "seen": arrival.seen, "attempts": arrival.attempts,
+                           "order": list(arrival.order)})
 
     def _load_arrivals(self, project: Path) -> dict[tuple[int, int], _Arrival]:
         """Read arrivals.jsonl, keep the records of files still waiting, and compact it."""
@@ -350,8 +383,9 @@ class FileStore:
         for line in lines:
             try:
                 rec = json.loads(line)
+                seen = float(rec["seen"])
                 table[(int(rec["ino"]), int(rec["mtime_ns"]))] = _Arrival(
-                    str(rec["id"]), float(rec["seen"]), int(rec.get("attempts", 0)))
+                    str(rec["id"]), seen, int(rec.get("attempts", 0)), arrival_order(rec))
             except (ValueError, KeyError, TypeError):
                 continue
         live = set()

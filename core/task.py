@@ -57,7 +57,12 @@ class Task:
     session: str | None = None
     """Per-task session binding (``session:``): only that session may take it."""
     arrival: float = 0.0
-    """When dispatchd first saw the file (epoch seconds, persisted)."""
+    """When the file arrived: its mtime (which a rename keeps), never later than when
+    dispatchd first saw it (epoch seconds, persisted)."""
+    order: tuple[int, int] = (0, 0)
+    """Among files with the same ``arrival`` (a burst within one tick of the file system's
+    clock): its ctime when first seen (a rename sets it), then when dispatchd first noticed
+    it (ns, strictly increasing, so the order of the events). Persisted."""
     attempts: int = 0
     """Failed launch attempts so far."""
     warnings: tuple[str, ...] = ()

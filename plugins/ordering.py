@@ -1,4 +1,6 @@
-"""Default task order: priority (critical > high > default > low), then arrival, never file names."""
+"""Default task order: priority (critical > high > default > low), then arrival; files of
+one burst (one tick of the file system's clock) by when they were renamed in (ctime), then
+in the order dispatchd noticed them, then by name."""
 
 from __future__ import annotations
 
@@ -10,4 +12,4 @@ from dispatchd.task import Task
 
 @hookimpl(trylast=True)
 def task_sort_key(task: Task) -> tuple[Any, ...]:
-    return (task.priority_rank, task.arrival, task.id)
+    return (task.priority_rank, task.arrival, task.order, task.name, task.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -18,9 +19,9 @@ class CountingStore(FileStore):
         super().__init__()
         self.loads: list[str] = []
 
-    def load(self, project, name, settle=0.0):  # type: ignore[no-untyped-def]
+    def load(self, project, name, settle=0.0, noticed=None):  # type: ignore[no-untyped-def]
         self.loads.append(name)
-        return super().load(project, name, settle)
+        return super().load(project, name, settle, noticed)
 
 
 def _engine(tmp_path: Path, pm, store: FileStore) -> Engine:
@@ -58,6 +59,75 @@ def test_order_is_priority_then_arrival_never_the_file_name(tmp_path, pm):
     engine = _engine(tmp_path, pm, FileStore())
     engine.full_scan()
     assert [t.name for t in engine.queue] == ["m.md", "z.md", "a.md"]
+
+
+def _burst(project: Path, names: list[str], **front: str) -> list[Path]:
+    """Files renamed into the inbox within one tick of a coarse file-system clock."""
+    paths = [write_task(project, name, name, **front) for name in names]
+    tick = time.time_ns() - 10**9
+    for path in paths:
+        os.utime(path, ns=(tick, tick))
+    return paths
+
+
+def test_a_burst_within_one_clock_tick_keeps_the_order_of_its_events(tmp_path, pm):
+    project = tmp_path / "projects" / "p"
+    (project / ".agent-queue" / "inbox").mkdir(parents=True)
+    engine = _engine(tmp_path, pm, FileStore())
+    engine.intake.discover()
+    paths = _burst(project, ["z.md", "a.md", "m.md", "b.md"])
+    for path in paths:  # the events come in the order of the renames, not of the names
+        engine.intake.on_fs_event("file", path)
+    assert [t.name for t in engine.queue] == ["z.md", "a.md", "m.md", "b.md"]
+    again = _engine(tmp_path, pm, FileStore())  # a restart reads the order back
+    again.full_scan()
+    assert [t.name for t in again.queue] == ["z.md", "a.md", "m.md", "b.md"]
+
+
+def test_a_burst_found_by_a_scan_goes_in_the_order_it_was_renamed_in(tmp_path, pm):
+    project = tmp_path / "projects" / "p"
+    names = ["05.md", "02.md", "07.md", "01.md", "08.md", "03.md", "06.md", "04.md"]
+    tick = time.time_ns() - 10**9
+    for name in names:  # one mtime; renamed in (ctime) in this order, a clock tick apart
+        os.utime(write_task(project, name, name), ns=(tick, tick))
+        time.sleep(0.02)
+    _burst(tmp_path / "projects" / "q", ["00.md"], priority="critical")
+    engine = _engine(tmp_path, pm, FileStore())
+    engine.full_scan()  # found together (the daemon was down): no events to go by
+    assert [t.name for t in engine.queue] == ["00.md", *names]
+
+
+def test_a_settling_file_holds_back_later_tasks_for_one_settle_time(tmp_path, pm):
+    project = tmp_path / "projects" / "p"
+    cfg = Config(projects_dirs=(tmp_path / "projects",), state_dir=tmp_path / "state",
+                 settle_time=0.3)
+    engine = Engine(cfg, pm, store=FileStore(), transport=object())  # type: ignore[arg-type]
+
+    async def run() -> None:
+        engine._loop = asyncio.get_running_loop()
+        (project / ".agent-queue" / "inbox").mkdir(parents=True)
+        engine.intake.discover()
+        early = write_task(project, "early.md", "still being written")  # young: it settles
+        engine.intake.on_fs_event("created", early)
+        assert not len(engine.queue)
+        later = write_task(project, "later.md", "complete at once", priority="critical")
+        engine.intake.on_fs_event("file", later)
+        (task,) = list(engine.queue)
+        assert engine.intake.holds_back(task.arrival, task.order)  # early.md may come first
+        await asyncio.sleep(0.45)  # early.md has settled and is read
+        assert [t.name for t in engine.queue] == ["later.md", "early.md"]  # priority first
+        assert not engine.intake.holds_back(task.arrival, task.order)
+        stuck = write_task(project, "slow.md", "a producer that never finishes")
+        engine.intake.on_fs_event("created", stuck)
+        newest = engine.queue.get_file(project, "later.md")
+        assert newest is not None
+        for _ in range(4):  # it keeps changing: the hold still ends after one settle_time
+            os.utime(stuck)
+            engine.intake.ingest(project, "slow.md", settle=None)
+            await asyncio.sleep(0.1)
+        assert not engine.intake.holds_back(time.time() + 1, 2**62)
+
+    asyncio.run(run())
 
 
 def test_exit_line_counts_only_alone_on_its_line():

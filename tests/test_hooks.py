@@ -80,7 +80,7 @@ def test_task_sort_key_override_and_fallback(pm):
             return (-task.arrival,)
 
     pm.register(Nothing())
-    assert pm.hook.task_sort_key(task=task(arrival=7)) == (2, 7, "T1")
+    assert pm.hook.task_sort_key(task=task(arrival=7)) == (2, 7, (0, 0), "t.md", "T1")
     pm.register(Newest())
     assert pm.hook.task_sort_key(task=task(arrival=7)) == (-7,)
 
