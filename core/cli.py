@@ -57,6 +57,31 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
+class Duration(click.ParamType):
+    """A duration option (``--interval 2s``): a bad value or one below ``minimum`` is a usage
+    error (exit 2) that names the accepted forms, never a traceback."""
+
+    name = "duration"
+
+    def __init__(self, minimum: float = 0.0) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        from .durations import format_duration, parse_duration
+
+        if isinstance(value, float):
+            return value
+        try:
+            seconds = parse_duration(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        if seconds < self.minimum:
+            self.fail(f"must be at least {format_duration(self.minimum)}, got {value!r}",
+                      param, ctx)
+        return seconds
+
+
 def _remember_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
     if value is not None:
         obj = ctx.ensure_object(Context)
@@ -200,18 +225,19 @@ def enqueue(project: Path, source: Any, name: str | None, title: str | None,
 
 @cli.command()
 @click.argument("task_id")
-@click.option("--retry", "action", flag_value="retry",
-              help="Put it back in its inbox; it will be typed again.")
-@click.option("--drop", "action", flag_value="drop", help="Set it aside in failed/.")
+@click.option("--retry", is_flag=True, help="Put it back in its inbox; it will be typed again.")
+@click.option("--drop", is_flag=True, help="Set it aside in failed/.")
 @pass_ctx
-def resolve(ctx: Context, task_id: str, action: str | None) -> None:
+def resolve(ctx: Context, task_id: str, retry: bool, drop: bool) -> None:
     """Decide about a task in indoubt/ (or retry one in failed/) by its id."""
     from .resolve import ResolveError, find_task
     from .resolve import resolve as move
     from .status import known_projects
 
-    if action is None:
-        raise click.UsageError("say --retry or --drop")
+    if retry == drop:
+        raise click.UsageError("say either --retry or --drop" if retry
+                               else "say --retry or --drop")
+    action = "retry" if retry else "drop"
     try:
         path = find_task(ctx.config, task_id, known_projects(ctx.config))
         dst = move(path, action == "retry", f"{action} by {os.environ.get('USER', 'a person')}")
@@ -226,7 +252,7 @@ def resolve(ctx: Context, task_id: str, action: str | None) -> None:
 @click.pass_context
 def requeue(ctx: click.Context, task_id: str) -> None:
     """Put a task from indoubt/ or failed/ back in its inbox (same as resolve --retry)."""
-    ctx.invoke(resolve, task_id=task_id, action="retry")
+    ctx.invoke(resolve, task_id=task_id, retry=True, drop=False)
 
 
 @cli.command()
@@ -234,26 +260,27 @@ def requeue(ctx: click.Context, task_id: str) -> None:
 @click.pass_context
 def drop(ctx: click.Context, task_id: str) -> None:
     """Set a task in indoubt/ aside in failed/ (same as resolve --drop)."""
-    ctx.invoke(resolve, task_id=task_id, action="drop")
+    ctx.invoke(resolve, task_id=task_id, retry=False, drop=True)
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--watch", "-w", is_flag=True, help="Keep the table up to date (a live table on a "
               "terminal; the plain table every interval otherwise).")
-@click.option("--interval", default="2s", show_default=True, help="How often --watch refreshes.")
+@click.option("--interval", type=Duration(minimum=0.1), default="2s", show_default=True,
+              help="How often --watch refreshes (a duration: 500ms, 2s, 1m; at least 100ms).")
 @click.option("--count", type=int, default=None, help="With --watch: stop after N refreshes.")
 @pass_ctx
-def status(ctx: Context, as_json: bool, watch: bool, interval: str, count: int | None) -> None:
+def status(ctx: Context, as_json: bool, watch: bool, interval: float,
+           count: int | None) -> None:
     """Sessions, queues per project and in-flight tasks."""
-    from .durations import parse_duration
     from .status import collect_status, render_status
 
     if watch and not as_json:
         from .watch import watch as watch_status
 
         with contextlib.suppress(KeyboardInterrupt):
-            watch_status(ctx.config, parse_duration(interval), count, echo=click.echo)
+            watch_status(ctx.config, interval, count, echo=click.echo)
         return
     data = collect_status(ctx.config)
     click.echo(json.dumps(data, indent=2) if as_json else render_status(data))

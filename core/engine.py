@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shlex
 import signal
 from collections.abc import Callable
 from dataclasses import replace
@@ -37,6 +38,7 @@ from .store import TaskStore
 from .survey import Survey
 from .task import Task
 from .text import for_log
+from .tmux import tmux_base
 from .transport import PaneRef, SessionTransport, TransportError
 from .watcher import Watcher
 
@@ -142,10 +144,11 @@ class Engine:
         await self.survey.refresh(force=True)  # says which agent each session's shell lacks
         missing = [name for name in self.pool.sessions if name not in present]
         if missing:
+            create = shlex.join([*tmux_base(self.config.tmux), "new-session", "-d", "-s",
+                                 missing[0]])
             log.warning("%d of %d configured session(s) do not exist: %s; tasks wait for them "
-                        "(create one with: tmux new-session -d -s %s)", len(missing),
-                        len(self.pool.sessions), ", ".join(missing[:8])
-                        + (" …" if len(missing) > 8 else ""), missing[0])
+                        "(create one with: %s)", len(missing), len(self.pool.sessions),
+                        ", ".join(missing[:8]) + (" …" if len(missing) > 8 else ""), create)
 
     def stop(self) -> None:
         log.info("stopping: no new claims; launches that typed nothing are undone")

@@ -12,6 +12,7 @@ agent, sees tasks flow without restarting anything.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -41,6 +42,23 @@ class Survey:
         self._found: dict[tuple[str, str], tuple[str, float]] = {}
         self._warned: set[tuple[str, str]] = set()
         self._last_refresh = 0.0
+        self.own_pane = os.environ.get("TMUX_PANE", "")
+        """The pane this daemon runs in, if it runs in tmux (never taken for a task)."""
+        self._own: bool | None = None
+        self._warned_self: set[str] = set()
+
+    async def _own_server(self) -> bool:
+        """Whether the daemon's own tmux (``$TMUX``) is the pool's server: pane ids are
+        only unique within one server."""
+        if self._own is None:
+            socket = os.environ.get("TMUX", "").split(",")[0]
+            ask = getattr(self.engine.transport, "server_socket", None)  # tmux transports
+            try:
+                here = await ask() if ask is not None else ""
+            except TransportError:
+                here = ""
+            self._own = bool(socket) and os.path.realpath(socket) == os.path.realpath(here)
+        return self._own
 
     def program_of(self, agent: AgentProfile) -> str:
         """The program that starts ``agent`` (``agents.<name>.command`` or its own)."""
@@ -63,6 +81,15 @@ class Survey:
         """``None`` when ``session`` may take a task for ``agent`` now; else its state for
         ``status`` (also kept in ``session.unavailable``, with ``session.note``). With no
         ``agent`` (the task names an unknown one) only the pane is looked at."""
+        if pane.pane_id == self.own_pane and await self._own_server():
+            session.unavailable = "busy (dispatchd itself runs here)"
+            session.note = ("this daemon runs in this session's pane; it never takes it: "
+                            "run `dispatchd run` outside the pool (another tmux session, or "
+                            "as a service)")
+            if session.name not in self._warned_self:
+                self._warned_self.add(session.name)
+                log.warning("session %s: %s", session.name, session.note)
+            return session.unavailable
         occupant = await self.engine.transport.occupant(pane)
         if occupant.kind == OURS:
             occupant = await self._our_agent(session, pane, occupant)

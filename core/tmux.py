@@ -183,6 +183,10 @@ class TmuxTransport:
                     return
         raise TransportError(f"dispatchd's agent in pane {pane.pane_id} did not stop")
 
+    async def server_socket(self) -> str:
+        """The path of the server's socket (to tell whether a pane id is of this server)."""
+        return (await self.run("display-message", "-p", "#{socket_path}")).strip()
+
     async def capture(self, pane: PaneRef, history: bool = False) -> str:
         extra = ("-S", "-") if history else ()
         return await self.run("capture-pane", "-p", "-J", *extra, "-t", pane.pane_id)

@@ -23,7 +23,11 @@ def on_task_finished(task: Task, session: SessionInfo | None, outcome: str,
                      reason: str | None) -> None:
     where = f" session={for_log(session.name)}" if session else ""
     why = f" reason={for_log(reason)}" if reason else ""
-    log.info("%s%s task=%s%s", outcome.upper(), where, for_log(task.name), why)
+    if outcome == "done":
+        log.info("DONE%s task=%s%s", where, for_log(task.name), why)
+    else:  # a person may have to act: seen with -q too, with the id `resolve` takes
+        log.warning("%s%s task=%s id=%s%s", outcome.upper(), where, for_log(task.name),
+                    for_log(task.id), why)
 
 
 @hookimpl(trylast=True)

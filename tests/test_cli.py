@@ -190,3 +190,21 @@ def test_config_is_accepted_before_or_after_any_subcommand_and_from_the_environm
     monkeypatch.setenv("DISPATCHD_CONFIG", cfg)
     from_env = invoke("status", "--json")
     assert [s["name"] for s in json.loads(from_env.output)["sessions"]] == ["w-1", "w-2"]
+
+
+def test_durations_on_the_command_line_are_checked_not_tracebacks(tmp_path):
+    cfg = config(tmp_path)
+    for bad, says in (("5x", "expected a duration"), ("-1s", "expected a duration"),
+                      ("0", "at least 100ms")):
+        res = invoke("-c", cfg, "status", "--watch", "--count", "1", "--interval", bad)
+        assert res.exit_code == 2, (bad, res.output)
+        assert says in res.output and "Traceback" not in res.output
+    ok = invoke("-c", cfg, "status", "--watch", "--count", "1", "--interval", "100ms")
+    assert ok.exit_code == 0, ok.output
+
+
+def test_resolve_refuses_retry_and_drop_together(tmp_path):
+    res = invoke("-c", config(tmp_path), "resolve", "20260101T000000-abc", "--retry", "--drop")
+    assert res.exit_code == 2 and "either --retry or --drop" in res.output
+    neither = invoke("-c", config(tmp_path), "resolve", "20260101T000000-abc")
+    assert neither.exit_code == 2 and "--retry or --drop" in neither.output

@@ -273,10 +273,15 @@ def test_on_dispatched_logs_the_seed_line_and_reaches_plugins(pm, caplog):
 def test_on_task_finished_logs_and_reaches_plugins(pm, caplog):
     rec = Recorder()
     pm.register(rec)
-    with caplog.at_level(logging.INFO, logger="dispatchd"):
+    with caplog.at_level(logging.WARNING, logger="dispatchd"):  # seen with -q too
         pm.hook.on_task_finished(task=task(), session=None, outcome="failed", reason="broken")
-    assert "FAILED task=t.md reason=broken" in caplog.text
-    assert rec.calls == [("finished", ("t.md", "failed", "broken"))]
+        pm.hook.on_task_finished(task=task(), session=AUTO, outcome="indoubt", reason="cut")
+        pm.hook.on_task_finished(task=task(), session=AUTO, outcome="done", reason=None)
+    t = task()
+    assert f"FAILED task=t.md id={t.id} reason=broken" in caplog.text
+    assert f"INDOUBT session=auto-1 task=t.md id={t.id} reason=cut" in caplog.text
+    assert "DONE" not in caplog.text  # done is news, not a warning
+    assert rec.calls[0] == ("finished", ("t.md", "failed", "broken"))
 
 
 def test_on_launch_failed_logs_and_reaches_plugins(pm, caplog):

@@ -163,3 +163,29 @@ def test_missing_sessions_show_as_missing(tmp_path, tmux: TmuxServer, make_daemo
               json.loads(daemon.run_once("status", "--json").stdout)["sessions"]}
     assert states == {"auto-1": "idle", "auto-2": "missing"}
     assert "missing" in daemon.run_once("status").stdout
+    hint = f"(create one with: tmux -S {tmux.socket} new-session -d -s auto-2)"
+    assert hint in daemon.log()  # the configured server, ready to paste
+
+
+def test_a_daemon_started_in_a_pool_session_never_takes_its_own_pane(
+        tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
+    project = _project(tmp_path)
+    for i in (1, 2):
+        tmux.new_session(f"auto-{i}")
+        tmux.wait_for_prompt(f"auto-{i}")
+    daemon = make_daemon({"pool": _pool(2)})  # the config; started by hand in auto-1 below
+    log = tmp_path / "inside.log"
+    line = (f"HOME={tmp_path / 'home'} {sys.executable} -m dispatchd -v -c {daemon.config_path}"
+            f" run 2> {log}")
+    tmux("send-keys", "-t", "=auto-1:", "-l", line)
+    tmux("send-keys", "-t", "=auto-1:", "Enter")
+    wait_for(lambda: log.exists() and "started" in log.read_text(), 20, "the daemon in auto-1")
+    for i in range(3):
+        write_task(project, f"t{i}.md", f"task {i}")
+    wait_for(lambda: len(_done(project)) == 3, 60, "3 tasks done")
+    assert set(_sent_sessions(project)) == {"auto-2"}
+    text = log.read_text()
+    assert "session auto-1: this daemon runs in this session's pane" in text
+    assert text.count("this daemon runs in this session's pane") == 1
+    tmux("send-keys", "-t", "=auto-1:", "C-c")  # the person stops it: a clean stop
+    wait_for(lambda: "stopped:" in log.read_text(), 20, "a clean stop")
