@@ -57,7 +57,7 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
-class Duration(click.ParamType):
+class Duration(click.ParamType[float]):
     """A duration option (``--interval 2s``): a bad value or one below ``minimum`` is a usage
     error (exit 2) that names the accepted forms, never a traceback."""
 

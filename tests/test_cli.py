@@ -145,7 +145,7 @@ def test_the_agent_hook_shell_command_leaves_the_same_event(tmp_path):
 
 def test_status_watch_repeats_the_table_when_not_a_terminal(tmp_path):
     write_task(tmp_path / "projects" / "p", "a.md", "x")
-    res = invoke("-c", config(tmp_path), "status", "--watch", "--interval", "10ms",
+    res = invoke("-c", config(tmp_path), "status", "--watch", "--interval", "100ms",
                  "--count", "3")
     assert res.exit_code == 0, res.output
     assert res.output.count("daemon: not running") == 3 and res.output.count("--- ") == 3
