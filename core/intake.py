@@ -55,6 +55,8 @@ class Intake:
         """Files of :attr:`linked` whose next look is already scheduled."""
         self.overflow_scan = False
         """A full scan after an event-queue overflow is scheduled."""
+        self.dry_rejected: set[tuple[Path, str]] = set()
+        """With ``--dry-run``: files already reported as to be set aside."""
         self.noticed: dict[tuple[Path, str], int] = {}
         """Waiting names not yet read → when first noticed (ns): the order of a burst."""
         self.settling: dict[tuple[Path, str], tuple[float, tuple[int, int], float]] = {}
@@ -297,7 +299,10 @@ class Intake:
     def reject(self, project: Path, name: str, reason: str) -> None:
         """Set a file that can never be dispatched aside, with its reason (never deleted)."""
         if self.engine.dry_run:
-            log.warning("DRY-RUN task %s would be set aside: %s", for_log(name), for_log(reason))
+            if (project, name) not in self.dry_rejected:  # said once, however often it is read
+                self.dry_rejected.add((project, name))
+                log.warning("DRY-RUN task %s would be set aside: %s", for_log(name),
+                            for_log(reason))
             return
         rejected = self.engine.store.reject(project, name, reason)
         self.forget(project, name)

@@ -274,12 +274,15 @@ def test_dry_run_decides_and_types_nothing(tmp_path, tmux: TmuxServer, agent_log
     (project,) = _projects(tmp_path, "p")
     tmux.new_session("auto-1")
     write_task(project, "t.md", "x", priority="critical")
+    write_task(project, "broken.md", "x", priority="urgent")
     time.sleep(0.6)  # older than settle_time
     daemon = make_daemon({"pool": _autonomous(1)})
     result = daemon.run_once("run", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "DRY-RUN would dispatch session=auto-1 task=t.md model=opus" in result.stderr
+    assert result.stderr.count("DRY-RUN task broken.md would be set aside") == 1  # said once
     assert (project / ".agent-queue" / "inbox" / "t.md").exists()
+    assert (project / ".agent-queue" / "inbox" / "broken.md").exists()
     assert not agent_log.records()
 
 
