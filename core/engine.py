@@ -348,7 +348,10 @@ class Engine:
                     session.free_up()
                     continue
                 if rec.get("phase") == "sending" and task.id not in pending_acks:
-                    cut_off.append(session)  # settled below, once every record is rebuilt
+                    # still "sending" on record until settled below, whatever happens first
+                    session.state = LAUNCHING
+                    self.launches.sending.add(session.name)
+                    cut_off.append(session)
                     continue
                 self.completion.started(session)
                 log.info("session %s is still working on %s", name, for_log(task.name))
@@ -357,7 +360,8 @@ class Engine:
 
     def _phase(self, s: Session) -> str:
         """What a restart must assume about the session's task (see :meth:`_recover`)."""
-        if s.state == LAUNCHING and s.name not in self.launches.sending:
+        in_sent = s.task is not None and s.task.path.parent.name == "sent"
+        if s.state == LAUNCHING and s.name not in self.launches.sending and not in_sent:
             return LAUNCHING  # nothing typed yet
         if s.state == LAUNCHING and s.task is not None and s.task.id not in self.completion.acked:
             return "sending"  # typed, delivery unknown

@@ -28,6 +28,8 @@ PROMPT_END = r"[$#%>❯➜»λ]$"
 CONTINUATION = re.compile(r"^\s*(>|dquote>|quote>|for>|then>|\.\.\.)$")
 """A shell waiting for the rest of a command a person began (PS2): not an empty prompt."""
 TRAMPOLINE_NAME = "trampoline.py"
+RIGHT_PROMPT = re.compile(r"^ {4,}\S")
+"""Text right of the cursor after a wide gap: a right prompt (zsh RPROMPT, fish), not typed."""
 
 
 @dataclass(frozen=True)
@@ -74,13 +76,24 @@ def cmdline(pid: int) -> list[str]:
 
 
 def is_launcher(pid: int) -> bool:
-    """Whether ``pid`` is dispatchd's trampoline (started by this or an earlier daemon)."""
+    """Whether ``pid`` is dispatchd's trampoline (started by this or an earlier daemon): its
+    exact command line, ``python -I …/dispatchd/trampoline.py …/launch/<pane>.json`` (or an
+    earlier version's ``python -m dispatchd.trampoline …``), never a person's editor or
+    test run that merely names the file."""
     args = cmdline(pid)
-    return any(a.endswith(TRAMPOLINE_NAME) or a == "dispatchd.trampoline" for a in args[1:3])
+    if len(args) == 4 and args[1] == "-I":
+        return (args[2].endswith("/dispatchd/" + TRAMPOLINE_NAME)
+                and "/launch/" in args[3] and args[3].endswith(".json"))
+    return len(args) >= 4 and args[1:3] == ["-m", "dispatchd.trampoline"]
 
 
 def shell_name(argv0: str) -> str:
     return os.path.basename(argv0).lstrip("-")
+
+
+def width(text: str) -> int:
+    """Screen columns ``text`` takes (wide characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def cells(text: str, width: int) -> tuple[str, str]:
@@ -98,13 +111,15 @@ def empty_prompt(row: str, cursor_x: int, prompt_end: str = PROMPT_END) -> str |
     what looks typed. Trailing spaces are lost in a capture, hence the cursor column."""
     before, after = cells(row, cursor_x)
     shown = before.rstrip()
-    if after.strip():
+    if after.strip() and not RIGHT_PROMPT.match(after):
         return row.strip()
     if CONTINUATION.match(shown):
         return "an unfinished command"
     if not shown:
         return "(no prompt on screen)"
-    if not re.search(prompt_end, shown):
+    if not re.search(prompt_end, shown) or width(shown) >= cursor_x:
+        # a prompt ends in its glyph and a space: "… >" or "… #" with the cursor right after
+        # it is something typed (a redirection, a comment), not an empty prompt
         return shown.strip()
     return None
 

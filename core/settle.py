@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from .launcher import LaunchError, agent_exited, attempt_line, taken_on_screen
 from .pool import LAUNCHING, WORKING, Session
 from .text import for_log
+from .trampoline import start_line
 from .transport import TransportError
 
 if TYPE_CHECKING:
@@ -42,11 +43,14 @@ async def settle_cut_submit(engine: Engine, session: Session) -> None:
         verdict = await _verdict(e, session)
     except (TransportError, LaunchError) as exc:
         verdict = f"indoubt: {UNKNOWN} ({exc})"
-    finally:
-        e.launches.sending.discard(session.name)
+    except Exception as exc:  # a plugin's hook, a full disk …: a person decides
+        log.exception("error while settling %s", for_log(task.name))
+        verdict = f"indoubt: {UNKNOWN} (error while settling: {exc!r})"
     if session.task is not task:
+        e.launches.sending.discard(session.name)
         return
     if verdict == "delivered":
+        e.launches.sending.discard(session.name)
         session.state = WORKING
         e.save_inflight()
         e.completion.started(session)
@@ -56,11 +60,19 @@ async def settle_cut_submit(engine: Engine, session: Session) -> None:
         log.info("%s never reached the agent in session %s (idle, empty input box, no message "
                  "and no attempt line on its screen): back to its inbox, attempt not counted",
                  for_log(task.name), session.name)
-        e.store.release(task)
+        e.launches.sending.discard(session.name)
+        try:
+            e.store.release(task)
+        except OSError:
+            log.exception("could not return %s to its inbox; left in sent/", for_log(task.name))
+            await e.finish(session, "indoubt", f"{UNKNOWN} (it never arrived, but could not "
+                           "be returned to its inbox)")
+            return
         session.free_up()
         e.save_inflight()
     else:
         await e.finish(session, "indoubt", verdict.removeprefix("indoubt: "))
+    e.launches.sending.discard(session.name)
 
 
 async def _verdict(e: Engine, session: Session) -> str:
@@ -75,6 +87,9 @@ async def _verdict(e: Engine, session: Session) -> str:
     if agent_exited(history, session.exit_marker):
         return f"indoubt: {UNKNOWN}, and the agent has exited since"
     screen = await e.transport.capture(pane)
+    start = start_line(session.exit_marker) if session.exit_marker else ""
+    # this launch's output only: earlier agents in the pane left messages in the scrollback
+    mine = history.rsplit(start, 1)[1] if start and start in history else None
     if e.hook.agent_input_pending(screen=screen, task=task, config=e.config, agent=agent):
         log.info("%s waits unsubmitted in the input box of session %s after the restart: "
                  "pressing the Enter the stop cut off", for_log(task.name), session.name)
@@ -84,12 +99,15 @@ async def _verdict(e: Engine, session: Session) -> str:
         else:
             await e.launches.confirm_on_screen(pane, task, agent)
         return "delivered"
-    if taken_on_screen(history, agent, session.attempt, session.clean):
+    if (taken_on_screen(screen, agent, session.attempt, session.clean)
+            or attempt_line(session.attempt) in history
+            or (mine is not None and session.clean
+                and agent.message_in_transcript(mine) is True)):
         e.store.note(task, "submitted", confirmed="screen after restart")
         return "delivered"
     idle = e.hook.agent_idle(screen=screen, task=task, session=session.info(), config=e.config,
                              agent=agent)
-    if (idle and agent.message_in_transcript(history) is False
+    if (idle and mine is not None and agent.message_in_transcript(mine) is False
             and attempt_line(session.attempt) not in history):
         return "never arrived"
     return f"indoubt: {UNKNOWN}, and its screen does not tell"

@@ -31,9 +31,16 @@ TIDY = ("\x1b[0m\x1b[?25h\x1b[?1049l\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l
 cursor, the alternate screen, mouse reporting, bracketed paste, keyboard flags. The person's
 shell gets its terminal back as it was."""
 EXIT_MARKER = "agent exited with status"
+START_WORDS = "agent started"
 """The end of the line printed when the agent exits; the daemon puts a random token of each
 launch in front of it, so no text on screen (a task that quotes it) can fake it."""
 NOT_FOUND = 127
+
+
+def start_line(marker: str) -> str:
+    """The line printed as the agent starts: ``[dispatchd <token>] agent started``, the same
+    token as the exit marker, so that the scrollback after it belongs to this launch only."""
+    return marker.rsplit(EXIT_MARKER, 1)[0] + START_WORDS
 
 
 def _report(spec_path: str, **fields: object) -> None:
@@ -101,7 +108,8 @@ def main(argv: list[str]) -> int:
                   f"PATH ({env.get('PATH', '')})", file=sys.stderr)
             status = NOT_FOUND
         else:
-            sys.stdout.write("\x1b[H\x1b[2J")  # the agent starts on a clear screen
+            # the agent starts on a clear screen, below a line that marks where its output begins
+            sys.stdout.write("\x1b[H\x1b[2J" + (start_line(marker) + "\r\n" if marker else ""))
             sys.stdout.flush()
             os.chdir(spec["cwd"])
             status = _run(spec["argv"], env)

@@ -32,9 +32,39 @@ def test_an_unusual_prompt_is_told_by_dispatcher_shell_prompt():
     ("root@host:/work# git commit -m 'wip", 35, "root@host:/work# git commit -m 'wip"),
     (">", 2, "an unfinished command"),  # PS2: a command a person began
     ("", 0, "(no prompt on screen)"),
+    ("me@host:~/src$ echo hi >", 24, "me@host:~/src$ echo hi >"),  # typed, ends like a prompt
+    ("$ git commit -m 'fix #", 22, "$ git commit -m 'fix #"),
 ])
 def test_typed_text_or_an_unfinished_command_is_not_free(row, cursor, typed):
     assert empty_prompt(row, cursor) == typed
+
+
+def test_a_right_prompt_is_not_typed_text():
+    row = "~/src ❯                                                      main ✔ 10:32"
+    assert empty_prompt(row, 8) is None
+    assert empty_prompt("~/src ❯ make  main", 8) is not None  # no wide gap: typed
+
+
+def test_only_dispatchds_own_launcher_line_counts_as_ours(tmp_path):
+    from dispatchd import trampoline
+
+    spec = tmp_path / "launch" / "1.json"
+    ours = subprocess.Popen([sys.executable, "-I", trampoline.__file__, str(spec)],
+                            stdin=subprocess.PIPE)
+    editor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)",
+                               "core/trampoline.py"])
+    tests = subprocess.Popen([sys.executable, "-m", "pytest", "tests/test_trampoline.py", "-x",
+                              "--collect-only", "-q", "--rootdir", str(tmp_path)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        from dispatchd.occupant import is_launcher
+
+        assert is_launcher(ours.pid)
+        assert not is_launcher(editor.pid) and not is_launcher(tests.pid)
+    finally:
+        for proc in (ours, editor, tests):
+            proc.kill()
+            proc.wait()
 
 
 def test_cells_count_wide_characters_twice():
