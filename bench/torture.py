@@ -7,10 +7,11 @@ state (done/, failed/ or indoubt/). Then counts, from the files and from the
 fake agent's own log of submissions:
 
     tasks=<n> done=<n> indoubt=<n> failed=<n> lost=<n> twice=<n> kills=<n>
-    unsubmitted=<n> indoubt_never_pasted=<n>
+    unsubmitted=<n> indoubt_never_pasted=<n> done_never_typed=<n>
 
-``lost`` (a task in no terminal state) and ``twice`` (a task typed into an agent
-more than once) must be 0. ``unsubmitted`` counts tasks whose text was pasted
+``lost`` (a task in no terminal state), ``twice`` (a task typed into an agent
+more than once) and ``done_never_typed`` (a task in ``done/`` that no agent was
+ever given) must be 0. ``unsubmitted`` counts tasks whose text was pasted
 but never submitted (left in an input box), ``indoubt_never_pasted`` tasks in
 doubt whose text never reached any agent; both should be 0, and in doubt at
 most 1 per 300 tasks (a submit cut off where the screen cannot tell).
@@ -109,11 +110,13 @@ def main() -> None:
     counts = {s: sum(where.get(s, {}).values()) for s in TERMINAL}
     unsubmitted = sum(1 for n in pasted if not typed[n])
     never_pasted = sum(1 for n in where.get("indoubt", {}) if not pasted[n])
+    done_untyped = sum(1 for n in where.get("done", {}) if not typed[n])  # work lost
     print(f"tasks={args.tasks} done={counts['done']} indoubt={counts['indoubt']} "
           f"failed={counts['failed']} lost={lost} twice={twice} kills={kills} "
           f"unsubmitted={unsubmitted} indoubt_never_pasted={never_pasted} "
+          f"done_never_typed={done_untyped} "
           f"seconds={time.monotonic() - started:.0f}")
-    sys.exit(1 if lost or twice else 0)
+    sys.exit(1 if lost or twice or done_untyped else 0)
 
 
 if __name__ == "__main__":

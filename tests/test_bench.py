@@ -28,7 +28,7 @@ def test_fanout_bench_runs(tmp_path):
 
 def test_torture_bench_loses_nothing_and_types_nothing_twice():
     out = run("torture.py", "--tasks", "24", "--sessions", "2", "--seed", "5")
-    assert " lost=0 twice=0 " in out
+    assert " lost=0 twice=0 " in out and " done_never_typed=0 " in out
 
 
 def test_latency_bench_runs_with_and_without_events():
