@@ -207,12 +207,23 @@ def validate(ctx: Context, files: tuple[Path, ...]) -> None:
 @click.option("--model", help="Model override (frontmatter).")
 @click.option("--tag", "tags", multiple=True, help="A tag (frontmatter tags:); repeatable.")
 @click.option("--agent", help="The agent CLI to use (frontmatter agent:), e.g. codex.")
-def enqueue(project: Path, source: Any, name: str | None, title: str | None,
+@click.option("--force", is_flag=True,
+              help="Write it even though no daemon with this config reads that project.")
+@pass_ctx
+def enqueue(ctx: Context, project: Path, source: Any, name: str | None, title: str | None,
             priority: str | None, model: str | None, tags: tuple[str, ...],
-            agent: str | None) -> None:
-    """Add a task to PROJECT's inbox, atomically; the body comes from SOURCE or stdin."""
-    from .enqueue import EnqueueError, enqueue_task
+            agent: str | None, force: bool) -> None:
+    """Add a task to PROJECT's inbox, atomically; the body comes from SOURCE or stdin.
 
+    PROJECT may also be given as its inbox (PROJECT/.agent-queue/inbox).
+    """
+    from .enqueue import EnqueueError, enqueue_task, project_of, unread_project
+
+    project = project_of(project)
+    why = None if force else unread_project(ctx.config, project)
+    if why:
+        click.echo(f"dispatchd: {why}", err=True)
+        sys.exit(EXIT_PROBLEM)
     text = (source or click.get_text_stream("stdin")).read()
     try:
         path = enqueue_task(project, text, name=name, title=title, priority=priority, model=model,

@@ -79,6 +79,8 @@ class Engine:
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._status_pending = False
+        self._bad_choices: set[tuple[str, str]] = set()
+        """(task id, name) of select_session answers naming no configured session, logged."""
 
     def _agents(self) -> AgentRegistry:
         """The installed agent profiles; every agent the config names must be one of them."""
@@ -268,9 +270,13 @@ class Engine:
         if not name:
             return None
         chosen = next((c for c in candidates if c.name == name), None)
-        if chosen is None and name not in self.pool.sessions:
-            log.error("select_session chose %r, which is not a configured session",
-                      for_log(name))
+        if chosen is None and name not in self.pool.sessions and \
+                (task.id, name) not in self._bad_choices:  # said once per task and name
+            self._bad_choices.add((task.id, name))
+            plugins = [impl.plugin_name for impl in self.hook.select_session.get_hookimpls()]
+            log.error("select_session chose %r for %s, which is not a configured session; the "
+                      "task waits (plugins implementing select_session: %s)", for_log(name),
+                      for_log(task.name), ", ".join(plugins))
         return chosen  # None for a configured session that is busy: the task waits for it
 
     async def finish(self, session: Session, outcome: str, reason: str | None = None,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from .config import Config
 from .fsio import move_durable
 from .store import QUEUE_DIR, inbox_of, is_task_name
 from .task import TaskError, parse_task_text, split_frontmatter
@@ -23,6 +24,30 @@ from .task import TaskError, parse_task_text, split_frontmatter
 
 class EnqueueError(Exception):
     """The task was not written; the message says why."""
+
+
+def project_of(path: Path) -> Path:
+    """The project a path names: itself, or the project of its ``.agent-queue/inbox``."""
+    if path.name == "inbox" and path.parent.name == QUEUE_DIR:
+        return path.parent.parent
+    if path.name == QUEUE_DIR:
+        return path.parent
+    return path
+
+
+def unread_project(config: Config, project: Path) -> str | None:
+    """Why no daemon with ``config`` would read ``project``'s inbox (None: one would)."""
+    where = project.expanduser().resolve()
+    if any(d.project.expanduser().resolve() == where for d in config.dedicated):
+        return None
+    roots = [root.expanduser().resolve() for root in config.projects_dirs]
+    if where.parent in roots and not where.name.startswith("."):
+        return None
+    dirs = ", ".join(str(r) for r in roots) or "none configured"
+    return (f"no daemon with this config reads {where}: it is neither a folder directly "
+            f"inside a projects dir ({dirs}) nor a dedicated session's project "
+            f"({config.source}); the task would wait forever. Give the config that watches "
+            "it (-c FILE), or --force to write it anyway")
 
 
 def _slug(text: str) -> str:

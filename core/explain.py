@@ -240,6 +240,9 @@ def explain(config: Config, pm: PluginManager, ref: str,
         lines.append(f"    {s.name} ({kind}): {why}")
     if pick and pick.startswith("<select_session failed"):
         lines.append(f"  {pick[1:-1]}: the task waits")
+    elif pick and pick not in {v.info.name for v in views}:
+        lines.append(f"  select_session chooses {pick}, which is not a configured session: "
+                     "the task waits until that plugin chooses otherwise")
     elif pick and pick not in {v.info.name for v in views if free(v)}:
         lines.append(f"  select_session keeps it for {pick}, which is not free")
     verdict = ("it goes to " + pick + " at the next dispatch round") if pick and any(

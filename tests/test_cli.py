@@ -43,19 +43,19 @@ def test_validate_reports_each_file_and_exits_1_on_any_invalid(tmp_path):
 def test_enqueue_writes_atomically_and_never_overwrites(tmp_path):
     project = tmp_path / "p"
     project.mkdir()
-    res = invoke("enqueue", str(project), "--title", "Fix the build", "--priority", "high",
-                 "--name", "fix.md", input="Make CI green.\n")
+    res = invoke("enqueue", str(project), "--force", "--title", "Fix the build", "--priority",
+                 "high", "--name", "fix.md", input="Make CI green.\n")
     assert res.exit_code == 0, res.output
     path = project / ".agent-queue" / "inbox" / "fix.md"
     assert res.output.strip() == str(path)
     assert "priority: high" in path.read_text() and "Make CI green." in path.read_text()
-    again = invoke("enqueue", str(project), "--name", "fix.md", input="other")
+    again = invoke("enqueue", str(project), "--force", "--name", "fix.md", input="other")
     assert again.exit_code == 1 and "already exists" in again.output
-    bad = invoke("enqueue", str(project), "--model", "--evil", input="x")
+    bad = invoke("enqueue", str(project), "--force", "--model", "--evil", input="x")
     assert bad.exit_code == 1 and "invalid field model" in bad.output
     assert not list((project / ".agent-queue" / "tmp").iterdir())
-    tagged = invoke("enqueue", str(project), "--tag", "docs", "--tag", "api", "--agent", "codex",
-                    "--name", "t.md", input="Document it.")
+    tagged = invoke("enqueue", str(project), "--force", "--tag", "docs", "--tag", "api",
+                    "--agent", "codex", "--name", "t.md", input="Document it.")
     assert tagged.exit_code == 0, tagged.output
     text = (project / ".agent-queue" / "inbox" / "t.md").read_text()
     assert "tags:\n- docs\n- api\n" in text and "agent: codex" in text
@@ -208,3 +208,22 @@ def test_resolve_refuses_retry_and_drop_together(tmp_path):
     assert res.exit_code == 2 and "either --retry or --drop" in res.output
     neither = invoke("-c", config(tmp_path), "resolve", "20260101T000000-abc")
     assert neither.exit_code == 2 and "--retry or --drop" in neither.output
+
+
+def test_enqueue_takes_an_inbox_for_its_project_and_refuses_unread_projects(tmp_path):
+    cfg = config(tmp_path)
+    project = tmp_path / "projects" / "demo"
+    project.mkdir(parents=True)
+    inbox = project / ".agent-queue" / "inbox"
+    inbox.mkdir(parents=True)
+    res = invoke("-c", cfg, "enqueue", str(inbox), "--name", "a.md", input="via the inbox")
+    assert res.exit_code == 0, res.output
+    assert (inbox / "a.md").exists()
+    assert not (inbox / ".agent-queue").exists()  # never inbox/.agent-queue/inbox/a.md
+    elsewhere = tmp_path / "unwatched"
+    elsewhere.mkdir()
+    refused = invoke("-c", cfg, "enqueue", str(elsewhere), input="waits forever")
+    assert refused.exit_code == 1 and "no daemon with this config reads" in refused.output
+    assert "--force" in refused.output and not (elsewhere / ".agent-queue").exists()
+    forced = invoke("-c", cfg, "enqueue", str(elsewhere), "--force", input="on purpose")
+    assert forced.exit_code == 0, forced.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from pathlib import Path
@@ -128,6 +129,31 @@ def test_a_settling_file_holds_back_later_tasks_for_one_settle_time(tmp_path, pm
         assert not engine.intake.holds_back(time.time() + 1, 2**62)
 
     asyncio.run(run())
+
+
+def test_a_choice_of_an_unknown_session_is_logged_once_naming_task_and_plugin(tmp_path, pm,
+                                                                              caplog):
+    from dispatchd import hookimpl
+    from dispatchd.hooktypes import SessionInfo
+
+    class Elsewhere:
+        @hookimpl
+        def select_session(self, task, candidates, config):  # type: ignore[no-untyped-def]
+            return "nowhere"
+
+    pm.register(Elsewhere(), name="elsewhere")
+    engine = _engine(tmp_path, pm, FileStore())
+    project = tmp_path / "projects" / "p"
+    write_task(project, "t.md", "for nowhere")
+    engine.full_scan()
+    (task,) = list(engine.queue)
+    free = [SessionInfo("auto-1", "autonomous")]
+    with caplog.at_level(logging.ERROR):
+        for _ in range(3):  # three rounds
+            assert engine._select(task, free) is None
+    errors = [r.getMessage() for r in caplog.records if "not a configured session" in r.getMessage()]
+    assert len(errors) == 1, errors
+    assert "'nowhere' for t.md" in errors[0] and "elsewhere" in errors[0]
 
 
 def test_exit_line_counts_only_alone_on_its_line():
