@@ -49,6 +49,8 @@ class AgentProfile:
     program: ClassVar[tuple[str, ...]] = ()
     """The command that starts it, unless ``agents.<name>.command`` says otherwise."""
     submit: ClassVar[SubmitRecipe] = SubmitRecipe()
+    hooks_off_hint: ClassVar[str] = ""
+    """Where this agent's settings can turn hooks off (said when its hooks do not run)."""
     trusts_projects: ClassVar[bool] = False
     """Whether ``agents.<name>.trust_projects: true`` answers its folder-trust dialog."""
 

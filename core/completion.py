@@ -228,11 +228,11 @@ class CompletionWatch:
         if session.hooks_silent:
             return
         session.hooks_silent = True
+        hint = self.agent_of(session).hooks_off_hint
         log.warning("session %s: the agent took %s (its screen showed it) but ran none of "
-                    "dispatchd's hooks; its screen alone tells when it is done. Check that its "
-                    "settings do not turn hooks off (Claude Code: disableAllHooks, or managed "
-                    "settings with allowManagedHooksOnly) and that `sh` can run the hook "
-                    "command", session.name, for_log(task.name))
+                    "dispatchd's hooks; its screen alone tells when it is done. Check whether "
+                    "%s, and that `sh` can run the hook command", session.name,
+                    for_log(task.name), hint or "its settings turn hooks off")
 
     async def _usage_limited(self, session: Session, task: Task, screen: str | None = None) -> bool:
         """If the agent shows a usage limit: hold the session until it lifts, end the task."""

@@ -222,8 +222,9 @@ class Engine:
         free = self.pool.free(present)
         # offered as idle: what held a pane at the last look is looked at again below
         candidates = [replace(s.info(), state=IDLE) for s in free]
+        settling = self.intake.earliest_settling()
         for task in self.queue:
-            if self.intake.holds_back(task.arrival, task.order):
+            if settling is not None and settling < (task.arrival, task.order):
                 continue  # a file that arrived before it is still settling: it may come first
             while candidates:
                 chosen = self._select(task, candidates)

@@ -236,14 +236,16 @@ class Intake:
         if self.settling.pop((project, name), None) is not None:
             self.engine.wake()
 
-    def holds_back(self, task_arrival: float, task_order: tuple[int, int]) -> bool:
-        """Whether a file noticed before a task with this arrival is still settling (for at
-        most one ``settle_time``): the task must wait, since that file may come first."""
+    def earliest_settling(self) -> tuple[float, tuple[int, int]] | None:
+        """(arrival, order) of the earliest file still settling (for at most one
+        ``settle_time``): a task that arrived after it waits, since that file may come first.
+        Asked once per dispatch round."""
         if not self.settling:
-            return False
+            return None
         limit = time.monotonic() - self.engine.config.settle_time
-        return any((arrival, order) < (task_arrival, task_order) and since > limit
-                   for arrival, order, since in self.settling.values())
+        active = [(arrival, order) for arrival, order, since in self.settling.values()
+                  if since > limit]
+        return min(active) if active else None
 
     def _held_for_links(self, project: Path, name: str) -> bool:
         """True while a waiting file has other hard links: it is not read, and is looked at

@@ -235,12 +235,10 @@ class Launches:
         The task goes back untouched (no attempt counted) and the session is not
         cooled down; the survey keeps it out until the cause is gone.
         """
-        if isinstance(exc, ProgramNotFound):
-            session.missing_agents[exc.program] = time.time()
-            agent = session.profile.name if session.profile else "agent"
-            session.unavailable, session.note = f"agent missing ({agent})", str(exc)
-            log.warning("session %s: %s; %s goes back to its inbox untouched", session.name,
-                        for_log(exc), for_log(task.name))
+        if isinstance(exc, ProgramNotFound) and session.profile is not None:
+            pane_id = session.pane.pane_id if session.pane else ""
+            self.engine.survey.missing(session, session.profile, exc.program, exc.path, pane_id)
+            log.info("%s goes back to its inbox untouched", for_log(task.name))
         elif isinstance(exc, PaneTaken):
             session.unavailable = exc.occupant.describe()
             log.info("session %s is %s; %s goes back to its inbox untouched", session.name,

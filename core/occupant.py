@@ -17,7 +17,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-SHELL, OURS, PERSON, UNKNOWN = "shell", "dispatchd", "person", "unknown"
+SHELL, OURS, PERSON, SELF, UNKNOWN = "shell", "dispatchd", "person", "self", "unknown"
 
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "fish", "ksh", "mksh", "oksh", "pdksh", "yash",
                     "ash", "busybox", "tcsh", "csh", "nu", "elvish", "xonsh", "osh", "ysh"})
@@ -38,7 +38,8 @@ class Occupant:
 
     kind: str
     """``shell`` (an empty prompt: free), ``dispatchd`` (our launcher or agent: ours to
-    replace), ``person`` (a job or typed text: never touched) or ``unknown``."""
+    replace), ``person`` (a job or typed text: never touched), ``self`` (the terminal this
+    daemon runs in) or ``unknown``."""
     detail: str = ""
     """For people: what runs there, or what is typed (``make``, ``typed: git comm``)."""
     pid: int | None = None
@@ -54,17 +55,26 @@ class Occupant:
                 "busy (not dispatchd's)"
         if self.kind == UNKNOWN:
             return f"busy (not dispatchd's: {self.detail or 'cannot tell what runs there'})"
+        if self.kind == SELF:
+            return "busy (dispatchd itself runs here)"
         return "idle"
 
 
-def _stat(pid: int) -> tuple[str, int, int] | None:
-    """(command name, process group, terminal's foreground process group) of ``pid``."""
+def _stat(pid: int | str) -> tuple[str, int, int, int] | None:
+    """(command name, process group, controlling terminal, terminal's foreground process
+    group) of ``pid``."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     name, rest = raw[raw.index("(") + 1:raw.rindex(")")], raw[raw.rindex(")") + 2:].split()
-    return name, int(rest[2]), int(rest[5])
+    return name, int(rest[2]), int(rest[4]), int(rest[5])
+
+
+def _own_terminal() -> int:
+    """This process's controlling terminal (0: none, as under a service manager)."""
+    me = _stat("self")
+    return me[2] if me else 0
 
 
 def cmdline(pid: int) -> list[str]:
@@ -91,18 +101,22 @@ def shell_name(argv0: str) -> str:
     return os.path.basename(argv0).lstrip("-")
 
 
+def _columns(ch: str) -> int:
+    return 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+
+
 def width(text: str) -> int:
     """Screen columns ``text`` takes (wide characters take two)."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return sum(map(_columns, text))
 
 
-def cells(text: str, width: int) -> tuple[str, str]:
-    """``text`` split at screen column ``width`` (wide characters take two cells)."""
+def cells(text: str, column: int) -> tuple[str, str]:
+    """``text`` split at screen column ``column``."""
     col = 0
     for i, ch in enumerate(text):
-        if col >= width:
+        if col >= column:
             return text[:i], text[i:]
-        col += 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        col += _columns(ch)
     return text, ""
 
 
@@ -134,9 +148,11 @@ def occupant_of(pane_pid: int, screen_row: str | None, cursor_x: int,
     first = _stat(pane_pid)
     if first is None:
         return Occupant(UNKNOWN, "its processes are not visible here")
-    name, pgrp, foreground = first
+    name, pgrp, tty, foreground = first
     if foreground <= 0:
         return Occupant(UNKNOWN, "no terminal")
+    if tty and tty == _own_terminal():  # the daemon was started in this very pane
+        return Occupant(SELF, "dispatchd itself runs here")
     if foreground != pgrp:  # a job runs in front of the shell
         leader = foreground
         if is_launcher(leader):
@@ -154,29 +170,3 @@ def occupant_of(pane_pid: int, screen_row: str | None, cursor_x: int,
     if typed is not None:
         return Occupant(PERSON, f"typed: {typed[-40:]}")
     return Occupant(SHELL, "", pane_pid)
-
-
-def shell_environ(pid: int) -> dict[str, str]:
-    """The environment ``pid`` started with (what a shell exports later is not in it)."""
-    try:
-        raw = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return {}
-    env = {}
-    for item in raw.split(b"\0"):
-        key, sep, value = item.partition(b"=")
-        if sep:
-            env[key.decode(errors="replace")] = value.decode(errors="replace")
-    return env
-
-
-def find_program(program: str, path: str, cwd: str | None = None) -> str | None:
-    """Where ``program`` is found on ``path`` (``None``: not there), as a shell looks it up."""
-    if "/" in program:
-        full = program if os.path.isabs(program) or cwd is None else os.path.join(cwd, program)
-        return full if os.path.isfile(full) and os.access(full, os.X_OK) else None
-    for folder in path.split(os.pathsep):
-        full = os.path.join(folder or ".", program)
-        if os.path.isfile(full) and os.access(full, os.X_OK):
-            return full
-    return None

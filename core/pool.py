@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .agents import AgentProfile
@@ -66,8 +66,6 @@ class Session:
     """What a person can do about the state (shown by ``status`` and ``explain``)."""
     waiting_for: str = ""
     """While launching: the dialog on the agent's screen that only a person may answer."""
-    missing_agents: dict[str, float] = field(default_factory=dict)
-    """Programs its shell did not find → when that was seen (looked up again later)."""
     hooks_silent: bool = False
     """Its agent was seen taking a task without running its hooks (warned about once)."""
     last_profile: AgentProfile | None = None

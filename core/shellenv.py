@@ -13,16 +13,39 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 from pathlib import Path
 
-from .occupant import cmdline, find_program, shell_environ, shell_name
+from .occupant import cmdline, shell_name
 from .transport import Resolution
 
 POSIX_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "yash"})
 """Shells asked with ``-lic 'command -v -- "$1"'`` when the PATH they started with lacks it."""
 PROBE_TIMEOUT = 5.0
+
+
+def shell_environ(pid: int) -> dict[str, str]:
+    """The environment ``pid`` started with (what a shell exports later is not in it)."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    env = {}
+    for item in raw.split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        if sep:
+            env[key.decode(errors="replace")] = value.decode(errors="replace")
+    return env
+
+
+def find_program(program: str, path: str, cwd: str | None = None) -> str | None:
+    """Where ``program`` is found on ``path`` (``None``: not there), as a shell looks it up;
+    a name with a slash is taken relative to ``cwd``, as the shell in that folder would."""
+    if "/" in program and cwd is not None:
+        program = os.path.join(cwd, program)
+    return shutil.which(program, path=path)
 
 
 def resolve_in_shell(shell_pid: int, program: str, known_path: str | None = None) -> Resolution:

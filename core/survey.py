@@ -12,13 +12,12 @@ agent, sees tasks flow without restarting anything.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from .agents import AgentProfile, settings_for
-from .occupant import OURS, PERSON, Occupant
+from .occupant import OURS, PERSON, SELF, Occupant
 from .pool import IDLE, Session
 from .text import for_log
 from .transport import PaneRef, SessionPanes, TransportError
@@ -32,6 +31,13 @@ AGENT_RECHECK = 30.0
 """Seconds before a program a session's shell did not find is looked up again."""
 FOUND_VALID = 300.0
 """Seconds a program found in a session's shell counts as found without looking again."""
+NOTES = {
+    PERSON: "dispatchd never kills, replaces or types into what it did not start; the session "
+            "is looked at again every round",
+    SELF: "this daemon runs in this session's pane; it never takes it: run `dispatchd run` "
+          "outside the pool (another tmux session, or as a service)",
+}
+"""What ``status`` and ``explain`` say about a pane that is not free, by its occupant."""
 REFRESH_EVERY = 10.0
 """Seconds between looks at idle sessions while no task waits (for ``status``)."""
 
@@ -39,26 +45,13 @@ REFRESH_EVERY = 10.0
 class Survey:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._found: dict[tuple[str, str], tuple[str, float]] = {}
+        self._lookups: dict[tuple[str, str], tuple[bool, str, float]] = {}
+        """(session, program) → (found, the pane id it was looked up in, when)."""
+        self._missing_path: dict[tuple[str, str], str] = {}
+        """(session, program) → the PATH it was looked up on (for the message)."""
         self._warned: set[tuple[str, str]] = set()
+        """(session, what) said once: a missing program, the daemon's own pane."""
         self._last_refresh = 0.0
-        self.own_pane = os.environ.get("TMUX_PANE", "")
-        """The pane this daemon runs in, if it runs in tmux (never taken for a task)."""
-        self._own: bool | None = None
-        self._warned_self: set[str] = set()
-
-    async def _own_server(self) -> bool:
-        """Whether the daemon's own tmux (``$TMUX``) is the pool's server: pane ids are
-        only unique within one server."""
-        if self._own is None:
-            socket = os.environ.get("TMUX", "").split(",")[0]
-            ask = getattr(self.engine.transport, "server_socket", None)  # tmux transports
-            try:
-                here = await ask() if ask is not None else ""
-            except TransportError:
-                here = ""
-            self._own = bool(socket) and os.path.realpath(socket) == os.path.realpath(here)
-        return self._own
 
     def program_of(self, agent: AgentProfile) -> str:
         """The program that starts ``agent`` (``agents.<name>.command`` or its own)."""
@@ -81,60 +74,61 @@ class Survey:
         """``None`` when ``session`` may take a task for ``agent`` now; else its state for
         ``status`` (also kept in ``session.unavailable``, with ``session.note``). With no
         ``agent`` (the task names an unknown one) only the pane is looked at."""
-        if pane.pane_id == self.own_pane and await self._own_server():
-            session.unavailable = "busy (dispatchd itself runs here)"
-            session.note = ("this daemon runs in this session's pane; it never takes it: "
-                            "run `dispatchd run` outside the pool (another tmux session, or "
-                            "as a service)")
-            if session.name not in self._warned_self:
-                self._warned_self.add(session.name)
-                log.warning("session %s: %s", session.name, session.note)
-            return session.unavailable
         occupant = await self.engine.transport.occupant(pane)
         if occupant.kind == OURS:
             occupant = await self._our_agent(session, pane, occupant)
         if not occupant.free:
-            session.unavailable = occupant.describe()
-            session.note = ("dispatchd never kills, replaces or types into what it did not "
-                            "start; the session is looked at again every round")
+            session.unavailable, session.note = occupant.describe(), NOTES.get(
+                occupant.kind, NOTES[PERSON])
+            if occupant.kind == SELF:
+                self._say_once(session.name, SELF, f"session {session.name}: {session.note}")
             return session.unavailable
         program = self.program_of(agent) if agent is not None else ""
-        missing = program and agent and await self._missing(session, pane, program, agent)
-        if missing:
-            assert agent is not None
-            session.unavailable, session.note = f"agent missing ({agent.name})", missing
+        if agent is not None and program and not await self._finds(session, pane, program):
+            self.missing(session, agent, program, self._missing_path.get(
+                (session.name, program), ""))
             return session.unavailable
         session.unavailable = session.note = ""
         return None
 
-    async def _missing(self, session: Session, pane: PaneRef, program: str,
-                       agent: AgentProfile) -> str:
-        """Why ``program`` cannot start in ``session`` ("" when its shell finds it)."""
+    async def _finds(self, session: Session, pane: PaneRef, program: str) -> bool:
+        """Whether the session's shell finds ``program``; a found one is not looked up again
+        for ``FOUND_VALID`` in the same pane, a missing one not for ``AGENT_RECHECK``."""
         key, now = (session.name, program), time.time()
-        seen = session.missing_agents.get(program)
-        if seen is not None and now - seen < AGENT_RECHECK:
-            return session.note or f"{program!r} is not found in the session's shell"
-        found = self._found.get(key)
-        if found and found[0] == pane.pane_id and now - found[1] < FOUND_VALID:
-            return ""
+        cached = self._lookups.get(key)
+        if cached is not None and cached[1] == pane.pane_id and \
+                now - cached[2] < (FOUND_VALID if cached[0] else AGENT_RECHECK):
+            return cached[0]
         resolution = await self.engine.transport.which(pane, program)
-        if resolution.found is not None or not resolution.certain:
-            session.missing_agents.pop(program, None)
-            self._found[key] = (pane.pane_id, now)
-            if key in self._warned:
-                self._warned.discard(key)
-                log.info("session %s: its shell now finds %s at %s", session.name, program,
-                         resolution.found)
-            return ""
-        session.missing_agents[program] = now
-        why = (f"agent {agent.name!r} is not found in session {session.name}: {program!r} is "
-               f"not on its shell's PATH ({resolution.path or 'empty'}), nor found by a login "
-               f"shell there; put it on that PATH, or set agents.{agent.name}.command to its "
-               "full path. No task is claimed for it there meanwhile")
-        if key not in self._warned:
-            self._warned.add(key)
-            log.warning("%s", for_log(why))
-        return why
+        found = resolution.found is not None or not resolution.certain
+        self._lookups[key] = (found, pane.pane_id, now)
+        self._missing_path[key] = resolution.path
+        if found and (session.name, program) in self._warned:
+            self._warned.discard((session.name, program))
+            log.info("session %s: its shell now finds %s at %s", session.name, program,
+                     resolution.found)
+        return found
+
+    def missing(self, session: Session, agent: AgentProfile, program: str, path: str,
+                pane_id: str = "") -> None:
+        """The session's shell does not find ``program``: no task for ``agent`` there until a
+        look ``AGENT_RECHECK`` later finds it; said once (also when the launcher found out)."""
+        key = (session.name, program)
+        if pane_id:
+            self._lookups[key] = (False, pane_id, time.time())
+            self._missing_path[key] = path
+        session.unavailable = f"agent missing ({agent.name})"
+        session.note = (f"agent {agent.name!r} is not found in session {session.name}: "
+                        f"{program!r} is not on its shell's PATH ({path or 'empty'}), nor "
+                        f"found by a login shell there; put it on that PATH, or set "
+                        f"agents.{agent.name}.command to its full path. No task is claimed "
+                        "for it there meanwhile")
+        self._say_once(session.name, program, session.note)
+
+    def _say_once(self, session: str, what: str, message: str) -> None:
+        if (session, what) not in self._warned:
+            self._warned.add((session, what))
+            log.warning("%s", for_log(message))
 
     async def _our_agent(self, session: Session, pane: PaneRef,
                          occupant: Occupant) -> Occupant:

@@ -154,7 +154,8 @@ class TmuxTransport:
         started.unlink(missing_ok=True)
         await asyncio.to_thread(write_atomic, path, json.dumps(spec).encode(), durable=False)
         await self.leave_modes(pane)
-        # a leading space keeps the line out of the history of most shells (ignorespace)
+        # a leading space keeps the line out of fish's history, bash's with HISTCONTROL
+        # ignorespace, zsh's with HIST_IGNORE_SPACE
         await self.run("send-keys", "-t", pane.pane_id, "-l", "--", " " + launch_line(path))
         await self.run("send-keys", "-t", pane.pane_id, "Enter")
         report = await _wait_for_report(started)
@@ -182,10 +183,6 @@ class TmuxTransport:
                 if occupant_of(shell, None, x).kind != OURS:  # /proc only: no tmux call
                     return
         raise TransportError(f"dispatchd's agent in pane {pane.pane_id} did not stop")
-
-    async def server_socket(self) -> str:
-        """The path of the server's socket (to tell whether a pane id is of this server)."""
-        return (await self.run("display-message", "-p", "#{socket_path}")).strip()
 
     async def capture(self, pane: PaneRef, history: bool = False) -> str:
         extra = ("-S", "-") if history else ()

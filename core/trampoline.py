@@ -100,8 +100,8 @@ def main(argv: list[str]) -> int:
         marker = spec.get("marker", "")
         env = _env(spec.get("env", {}))
         program = spec["argv"][0]
-        found = shutil.which(program, path=env.get("PATH", os.defpath)) if "/" not in program \
-            else (program if os.access(os.path.join(spec["cwd"], program), os.X_OK) else None)
+        found = shutil.which(os.path.join(spec["cwd"], program) if "/" in program else program,
+                             path=env.get("PATH", os.defpath))
         _report(spec_path, program=program, found=found, path=env.get("PATH", ""))
         if found is None:
             print(f"dispatchd: cannot start the agent: {program!r} is not on this shell's "

@@ -42,7 +42,7 @@ PROMPT = "❯"
 RULE = "─"
 NBSP = "\u00a0"
 BUSY_SIGNS = ("esc to interrupt",)
-PLACEHOLDERS = ("Once fixed, resend your message", "Resend your message to try again")
+PLACEHOLDERS = ("Once fixed, resend your message",)
 """Text Claude Code shows in an empty input box."""
 DIALOGS = {
     "folder trust": ("Do you trust the files in this folder?", "Yes, I trust this folder",
@@ -103,6 +103,8 @@ class ClaudeCode(AgentProfile):
     default = True
     program = ("claude",)
     trusts_projects = True
+    hooks_off_hint = ("its settings turn hooks off (disableAllHooks, or managed settings with "
+                      "allowManagedHooksOnly)")
 
     def model_for(self, task: Task) -> str:
         return "opus" if task.priority == "critical" else "sonnet"

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from dispatchd.occupant import OURS, PERSON, SHELL, cells, empty_prompt, find_program, occupant_of
-from dispatchd.shellenv import resolve_in_shell
+from dispatchd.occupant import OURS, PERSON, SHELL, cells, empty_prompt, occupant_of
+from dispatchd.shellenv import find_program, resolve_in_shell
 
 
 @pytest.mark.parametrize("row, cursor", [
@@ -94,6 +94,7 @@ def test_find_program_looks_along_the_path_like_a_shell(tmp_path):
     assert find_program("agent", f"/nonexistent:{exe.parent}") == str(exe)
     assert find_program("plain", str(exe.parent)) is None
     assert find_program(str(exe), "") == str(exe)
+    assert find_program("bin/agent", "", str(tmp_path)) == str(exe)  # as the shell in tmp_path
 
 
 def test_a_login_shell_answers_what_its_rc_files_add(tmp_path):
