@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .hooktypes import AgentLaunch, SessionInfo
 
 if TYPE_CHECKING:
     from .config import AgentSettings, Config
+    from .setback import Setback
     from .task import Task
 
 
@@ -94,6 +95,12 @@ class AgentProfile:
 
     def usage_limit(self, screen: str) -> float | None:
         """When the agent's usage limit lifts (Unix time), if the screen shows it was hit."""
+        return None
+
+    def setback(self, screen: str, report: Mapping[str, Any] | None) -> Setback | None:
+        """Whether the turn failed on the account or the API (see :mod:`dispatchd.setback`):
+        from the agent's failure ``report`` (a hook's payload), or the screen alone
+        (``report`` is ``None``: answer only once the turn is over). Default: nothing."""
         return None
 
     def dialog_hint(self, dialog: str) -> str:

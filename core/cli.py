@@ -275,6 +275,27 @@ def drop(ctx: click.Context, task_id: str) -> None:
 
 
 @cli.command()
+@click.argument("agent", required=False)
+@pass_ctx
+def resume(ctx: Context, agent: str | None) -> None:
+    """Dispatch again to an agent held by a limit, an outage or the storm guard (all if none
+    is named). A limit or outage lifts by itself; use this when you know it is over."""
+    from .accounts import request_resume
+    from .status import collect_status, daemon_running
+
+    held = {h["agent"]: h["text"] for h in collect_status(ctx.config)["holds"]}
+    if agent is not None and agent not in held:
+        click.echo(f"dispatchd: {agent} is not held" + (f" (held: {', '.join(sorted(held))})"
+                                                       if held else ""), err=True)
+        sys.exit(EXIT_PROBLEM)
+    request_resume(ctx.config.state_dir, agent)
+    names = [agent] if agent else sorted(held)
+    running = daemon_running(ctx.config.state_dir)
+    click.echo(("resuming " if running else "resumed at the next start: ")
+               + (", ".join(names) or "nothing is held"))
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--watch", "-w", is_flag=True, help="Keep the table up to date (a live table on a "
               "terminal; the plain table every interval otherwise).")

@@ -10,24 +10,26 @@ is idle again (or has looked idle on three checks in a row; an agent that
 reports through hooks, only after ``REPORTED_IDLE_GRACE`` of looking idle
 with no ``Stop``, and then as interrupted); a session whose
 pane vanished, or whose agent exited, ends its task as failed with the reason.
-An agent that shows a usage limit ends its task as failed too (its text was
-delivered, so it is never re-sent on its own), and its session takes no task
-until the limit lifts.
+A turn that failed on the agent's account or the API (a rate or usage limit,
+an overload: the ``agent_setback`` hook) holds the account instead of failing
+task after task (:mod:`dispatchd.accounts`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .agents import AgentProfile
 from .callbacks import AgentEvent, consume, peek_events
 from .faults import fault_point
-from .launcher import agent_exited, attempt_in, format_clock
+from .launcher import agent_exited, attempt_in
 from .pool import LAUNCHING, WORKING, Session
+from .setback import LIMIT, Setback
 from .task import Task
 from .text import for_log
 from .transport import SessionPanes, TransportError
@@ -151,7 +153,7 @@ class CompletionWatch:
                 await asyncio.sleep(FAILURE_REDRAW)
                 if session.task is None or session.task.id != event.task_id:
                     return
-                if await self._usage_limited(session, session.task):
+                if await self._setback(session, session.task, report=event.payload):
                     return
             finally:
                 self.reporting.discard(session.name)
@@ -163,6 +165,7 @@ class CompletionWatch:
         while True:
             await asyncio.sleep(self.engine.config.completion_poll)
             self.take_agent_events()
+            self.engine.accounts.take_resume_request()
             if len(self.engine.queue):
                 self.engine.wake()  # a session may have appeared in tmux, or left its cooldown
             await self.engine.survey.refresh()  # what holds the idle ones, for status
@@ -201,7 +204,7 @@ class CompletionWatch:
                                      "the agent exited before reporting completion",
                                      task_id=task.id)
             return
-        if await self._usage_limited(session, task, screen):
+        if await self._setback(session, task, screen):
             return
         idle = self.engine.hook.agent_idle(screen=screen, task=task, session=session.info(),
                                            config=self.engine.config, agent=self.agent_of(session))
@@ -234,27 +237,31 @@ class CompletionWatch:
                     "%s, and that `sh` can run the hook command", session.name,
                     for_log(task.name), hint or "its settings turn hooks off")
 
-    async def _usage_limited(self, session: Session, task: Task, screen: str | None = None) -> bool:
-        """If the agent shows a usage limit: hold the session until it lifts, end the task."""
+    async def _setback(self, session: Session, task: Task, screen: str | None = None,
+                       report: dict[str, Any] | None = None) -> bool:
+        """If the turn failed on the agent's account or the API: hold the account, and the
+        task goes back to its inbox or fails (see :mod:`dispatchd.accounts`)."""
         e = self.engine
         if screen is None:
-            if session.pane is None:
-                return False
-            try:
-                screen = await e.transport.capture(session.pane)
-            except TransportError:
-                return False
-        until = e.hook.agent_usage_limit(screen=screen, task=task, config=e.config,
-                                         agent=self.agent_of(session))
-        if until is None or session.task is not task:
+            screen = ""
+            if session.pane is not None:
+                with contextlib.suppress(TransportError):
+                    screen = await e.transport.capture(session.pane)
+        found = await asyncio.to_thread(self._classify, screen, report, task,
+                                        self.agent_of(session))
+        if found is None or session.task is not task or session.state != WORKING:
             return False
-        session.cooldown_until = max(session.cooldown_until, until)
-        session.last_failure = f"the agent's usage limit is reached until {format_clock(until)}"
-        log.warning("session %s: %s; it takes no task until then", session.name,
-                    session.last_failure)
-        e.call_later(max(0.0, until - time.time()) + 0.01, e.wake)
-        await e.finish(session, "failed", f"the agent hit its usage limit (it lifts at "
-                       f"{format_clock(until)}) while on this task; its text was delivered, so "
-                       f"it is not re-sent: after that time, `dispatchd resolve {task.id} --retry`",
-                       task_id=task.id)
+        await e.accounts.setback(session, task, found)
         return True
+
+    def _classify(self, screen: str, report: dict[str, Any] | None, task: Task,
+                  agent: AgentProfile) -> Setback | None:
+        """``agent_setback``, else a usage limit on screen (``agent_usage_limit``)."""
+        hook, config = self.engine.hook, self.engine.config
+        found: Setback | None = hook.agent_setback(screen=screen, report=report, task=task,
+                                                   config=config, agent=agent)
+        if found is None:
+            until = hook.agent_usage_limit(screen=screen, task=task, config=config, agent=agent)
+            if until is not None:
+                found = Setback(LIMIT, "usage limit", until)
+        return found

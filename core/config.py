@@ -93,6 +93,13 @@ class Config:
     poll_interval: float = 60.0
     cooldown: float = 300.0
     max_attempts: int = 3
+    hold_backoff: float = 30.0
+    """How long an agent's account is first held after a limit or outage that names no end."""
+    hold_backoff_max: float = 1800.0
+    """The longest such hold: each probe that meets the setback again doubles it up to this."""
+    storm_failures: int = 5
+    """This many tasks of one agent failing within ``storm_window`` pause it (0: never)."""
+    storm_window: float = 60.0
     completion_poll: float = 2.0
     settle_time: float = 2.0
     submit_delay: float = 0.3
@@ -389,6 +396,10 @@ _DISPATCHER_KEYS: dict[str, Callable[[_Reader, object, str], Any]] = {
     "ack_timeout": _positive_duration,
     "submit_delay": lambda r, v, k: r.duration(v, k),
     "max_attempts": lambda r, v, k: r.integer(v, k, minimum=1),
+    "hold_backoff": _positive_duration,
+    "hold_backoff_max": _positive_duration,
+    "storm_failures": lambda r, v, k: r.integer(v, k, minimum=0),
+    "storm_window": _positive_duration,
     "max_task_bytes": lambda r, v, k: r.integer(v, k, minimum=1),
     "agent_command": _command,
     "agent_env": _env,

@@ -21,6 +21,7 @@ from typing import Any
 
 import pluggy
 
+from .accounts import AccountGuard
 from .agents import AgentProfile, AgentRegistry, UnknownAgent
 from .callbacks import events_dir, peek_events
 from .completion import CompletionWatch
@@ -75,6 +76,7 @@ class Engine:
         self.launches = Launches(self)
         self.completion = CompletionWatch(self)
         self.survey = Survey(self)
+        self.accounts = AccountGuard(self)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -110,6 +112,7 @@ class Engine:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 self._loop.add_signal_handler(sig, self.stop)
         try:
+            self.accounts.load()
             await self._recover()
             if self.config.source == "<defaults>":
                 log.info("no config file: running on the built-in defaults")
@@ -165,7 +168,7 @@ class Engine:
     def wake(self) -> None:
         """Ask for a dispatch round soon (cheap; many calls make one round)."""
         self._wake.set()
-        self._status_soon()
+        self.status_soon()
 
     def notify(self, hook_name: str, **kwargs: object) -> None:
         """Call a notification hook; a plugin that raises is logged, never stops the daemon."""
@@ -226,16 +229,16 @@ class Engine:
         for task in self.queue:
             if settling is not None and settling < (task.arrival, task.order):
                 continue  # a file that arrived before it is still settling: it may come first
-            while candidates:
-                chosen = self._select(task, candidates)
+            agents = {c.name: self._agent(task, c) for c in candidates}
+            offered = [c for c in candidates if self.accounts.admits(agents[c.name])]
+            while offered:
+                chosen = self._select(task, offered)
                 if chosen is None:
                     break
                 session = self.pool.sessions[chosen.name]
                 pane = present[chosen.name].pick(session.home_pane)
-                try:
-                    agent: AgentProfile | None = self.launcher.agent_for(task, chosen)
-                except LaunchError:
-                    agent = None  # the launch fails and says why (counted, as any failure)
+                agent = agents[chosen.name]  # None: the launch fails and says why (counted)
+                offered.remove(chosen)
                 candidates.remove(chosen)
                 try:
                     blocked = await self.survey.blocker(session, pane, agent)
@@ -246,7 +249,8 @@ class Engine:
                     log.debug("session %s takes no task now: %s", session.name, blocked)
                     continue
                 if self._stopping.is_set() or session.state != IDLE or \
-                        self.queue.get_file(task.project, task.path.name) is not task:
+                        self.queue.get_file(task.project, task.path.name) is not task or \
+                        not self.accounts.admits(agent):
                     return  # it changed while we looked: the next round decides afresh
                 if self.dry_run:
                     model = agent and self.hook.choose_model(
@@ -256,10 +260,18 @@ class Engine:
                     break
                 self.queue.remove(task)  # still "known": an event during the claim must not re-add it
                 session.assign(task, LAUNCHING)
+                self.accounts.claimed(agent, task)
                 self.launches.start(session, task, pane)
                 break
             if not candidates:
                 break
+
+    def _agent(self, task: Task, session: SessionInfo) -> AgentProfile | None:
+        """The agent ``task`` would run in ``session`` (None: not installed; its launch says so)."""
+        try:
+            return self.launcher.agent_for(task, session)
+        except LaunchError:
+            return None
 
     def _select(self, task: Task, candidates: list[SessionInfo]) -> SessionInfo | None:
         """The candidate ``select_session`` picks for ``task``, or None (the task waits)."""
@@ -293,7 +305,7 @@ class Engine:
             return
         info = session.info()
         before = session.state
-        session.phase = self._phase(session)  # what a restart must assume until the move is done
+        session.phase = self.phase_of(session)  # what a restart must assume until the move is done
         session.state = FINISHING  # neither free nor checked, and still on record until moved
         fault_point("before_archive")
         try:
@@ -309,6 +321,7 @@ class Engine:
                 self.finish(session, outcome, reason, task_id=task.id)))
             return
         self.completion.forget(task.id)
+        self.accounts.finished(session, task, outcome)
         session.free_up()
         if outcome == "indoubt":  # its text may still sit in the agent's box: say so if cleared
             session.left_text = task.name
@@ -365,7 +378,7 @@ class Engine:
         self.save_inflight()
         await asyncio.gather(*(settle_cut_submit(self, s) for s in cut_off))
 
-    def _phase(self, s: Session) -> str:
+    def phase_of(self, s: Session) -> str:
         """What a restart must assume about the session's task (see :meth:`_recover`)."""
         in_sent = s.task is not None and s.task.path.parent.name == "sent"
         if s.state == LAUNCHING and s.name not in self.launches.sending and not in_sent:
@@ -378,7 +391,7 @@ class Engine:
         data: dict[str, dict[str, Any]] = {}
         for s in self.pool:
             if s.task is not None and s.state in (LAUNCHING, WORKING, FINISHING):
-                phase = s.phase if s.state == FINISHING else self._phase(s)
+                phase = s.phase if s.state == FINISHING else self.phase_of(s)
                 data[s.name] = {"task": s.task.id, "name": s.task.name, "path": str(s.task.path),
                                 "phase": phase, "exit_marker": s.exit_marker, "reports": s.reports,
                                 "attempt": s.attempt, "clean": s.clean,
@@ -388,9 +401,9 @@ class Engine:
                                 "pane_id": s.pane.pane_id if s.pane else None,
                                 "session_id": s.pane.session_id if s.pane else None}
         self.state.write_inflight(data)
-        self._status_soon()
+        self.status_soon()
 
-    def _status_soon(self) -> None:
+    def status_soon(self) -> None:
         if self._status_pending or self._loop is None or self.dry_run:
             return
         self._status_pending = True
@@ -410,4 +423,5 @@ class Engine:
         with contextlib.suppress(OSError):
             self.state.write_status({"pid": os.getpid(), "sessions": sessions,
                                      "waiting": waiting, "waiting_total": len(self.queue),
+                                     "holds": self.accounts.snapshot(),
                                      "projects": sorted(str(p) for p in self.intake.projects)})

@@ -11,7 +11,7 @@ wait on I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import hookspec
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .agents import AgentProfile
     from .config import Config
     from .hooktypes import AgentLaunch, SessionInfo
+    from .setback import Setback
     from .store import TaskStore
     from .task import Task
     from .transport import SessionTransport
@@ -145,11 +146,32 @@ def agent_usage_limit(screen: str, task: Task, config: Config,
     """Return when the agent's usage limit lifts (a Unix time), if ``screen`` shows it was hit.
 
     Asked while the agent starts (before anything is typed: the task then goes
-    back to its inbox untouched) and while it works (the task, already
-    delivered, ends in ``failed/`` and is not re-sent). Either way the session
-    takes no task until that time. Default: the profile's ``usage_limit()``
+    back to its inbox untouched) and, when ``agent_setback`` says nothing, while
+    it works (a limit with no evidence about the turn: the task, already
+    delivered, ends in ``failed/`` and is not re-sent). Either way the agent's
+    account is held until that time. Default: the profile's ``usage_limit()``
     (Claude Code: "… limit reached" or "hit your … limit" near the bottom of
     the screen, with the reset time it names).
+    """
+
+
+@hookspec(firstresult=True)
+def agent_setback(screen: str, report: Mapping[str, Any] | None, task: Task, config: Config,
+                  agent: AgentProfile) -> Setback | None:
+    """Return a :class:`~dispatchd.setback.Setback` if the agent's turn on ``task`` failed on
+    its account or the API (a rate or usage limit, an overload, a server or network error),
+    ``None`` if the task itself failed or the turn goes on.
+
+    Asked with the agent's own failure report (``report``: Claude Code's ``StopFailure``
+    payload) and, for agents that report nothing, with the screen alone (``report`` is
+    ``None``) on every check while the agent works: return ``None`` unless the turn is over.
+    The setback holds every session of the account (see :mod:`dispatchd.holds`); its
+    ``worked`` decides the task: never worked on, it goes back to its inbox uncounted,
+    else it fails as any task. Called in a worker thread, so it may read a local file
+    (a transcript); it must still return within a second. Default: the profile's
+    ``setback()``. A plugin that only
+    knows a limit's reset time can implement ``agent_usage_limit`` instead, which is
+    asked when this hook returns ``None``.
     """
 
 

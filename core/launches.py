@@ -274,6 +274,8 @@ class Launches:
         if hold_until is not None:
             log.warning("session %s: %s; it takes no task until then, and %s goes back to its "
                         "inbox untouched", session.name, reason, for_log(task.name))
+            e.accounts.boot_limit(session, session.profile or e.agents.get(None), task,
+                                  hold_until)
         pane = session.pane
         session.free_up()
         if pane is not None:
@@ -282,27 +284,36 @@ class Launches:
         if counted:
             task = task.moved(task.path, attempts=task.attempts + 1)
         e.completion.forget(task.id)
+        e.accounts.returned(task)
         given_up = None
-        names = (task.name, f"{task.id}.{task.name}")  # where release may put it
-        if task.path.parent.name == "claimed":
-            if task.attempts >= e.config.max_attempts:
-                given_up = f"launch failed {task.attempts} times; last: {reason}"
-                task = await asyncio.to_thread(e.store.finish, task, "failed", given_up)
-            else:
-                e.intake.pinned.update((task.project, n) for n in names)
-                try:
-                    task = await asyncio.to_thread(e.store.release, task)
-                finally:
-                    e.intake.pinned.difference_update((task.project, n) for n in names)
-        e.save_inflight()
-        if given_up is None:  # back in the inbox (or the claim itself failed): read it again
-            e.intake.requeue(task.project, names)
+        if task.path.parent.name == "claimed" and task.attempts >= e.config.max_attempts:
+            given_up = f"launch failed {task.attempts} times; last: {reason}"
+            task = await asyncio.to_thread(e.store.finish, task, "failed", given_up)
+            e.save_inflight()
+        elif task.path.parent.name == "claimed":
+            task = await self.put_back(task)
+        else:  # the claim itself failed: read the inbox file again
+            e.save_inflight()
+            e.intake.requeue(task.project, (task.name, f"{task.id}.{task.name}"))
         if session.cooldown_until > time.time():
             e.call_later(session.cooldown_until - time.time() + 0.01, e.wake)
         e.notify("on_launch_failed", task=task, session=session.info(), reason=reason)
         if given_up is not None:
             e.notify("on_task_finished", task=task, session=None, outcome="failed",
                      reason=given_up)
+
+    async def put_back(self, task: Task, reason: str | None = None) -> Task:
+        """claimed/ or sent/ → its inbox as it came (id, arrival, attempts), read again at once."""
+        e = self.engine
+        names = (task.name, f"{task.id}.{task.name}")  # where release may put it
+        e.intake.pinned.update((task.project, n) for n in names)
+        try:
+            task = await asyncio.to_thread(e.store.release, task, reason)
+        finally:
+            e.intake.pinned.difference_update((task.project, n) for n in names)
+        e.save_inflight()
+        e.intake.requeue(task.project, names)
+        return task
 
     async def shutdown(self) -> None:
         """Launches that typed nothing are undone; those already sending finish their submit."""

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .accounts import HOLDS_FILE
 from .config import Config
+from .holds import Hold, describe
 from .pluginmanager import PluginManager
 from .statefile import StateDir
 from .store import QUEUE_DIR, STATES, FileStore
@@ -75,7 +78,29 @@ def collect_status(config: Config) -> dict[str, Any]:
         "projects": [{"path": str(p), "counts": store.counts(p)} for p in sorted(projects)],
         "waiting": snap.get("waiting", []) if running else [],
         "in_flight": [s for s in sessions if s.get("task")],
+        "holds": _holds(config, snap if running else None),
     }
+
+
+def _holds(config: Config, snap: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The agents held by a limit, an outage or the storm guard, each with how status says it
+    (from the running daemon, else what it left in ``holds.json``: that applies at its start)."""
+    if snap is not None:
+        recs = {r.get("agent"): r for r in snap.get("holds") or [] if isinstance(r, dict)}
+    else:
+        try:
+            recs = json.loads((config.state_dir / HOLDS_FILE).read_text())
+        except (OSError, ValueError):
+            recs = {}
+    out = []
+    for agent, rec in recs.items() if isinstance(recs, dict) else ():
+        try:
+            hold = Hold.from_json(rec)
+        except ValueError:
+            continue
+        out.append({**hold.to_json(), "agent": agent, "text": describe(str(agent), hold,
+                                                                       time.time())})
+    return out
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -105,7 +130,9 @@ def render_status(data: dict[str, Any]) -> str:
                       [[for_log(p["path"]), *[str(p["counts"][s]) for s in states]]
                        for p in data["projects"]])
     notes = [f"  {s['name']}: {for_log(s['note'])}" for s in data["sessions"] if s.get("note")]
-    parts = [head, "", sessions, *(["", "what the sessions wait for:", *notes] if notes else []),
+    holds = [f"  {h['agent']}: {for_log(h['text'])}" for h in data.get("holds") or []]
+    parts = [head, *(["", "agents that take no task now:", *holds] if holds else []), "",
+             sessions, *(["", "what the sessions wait for:", *notes] if notes else []),
              "", projects]
     if data["waiting"]:
         parts += ["", _table(["NEXT", "PRIORITY", "TASK", "PROJECT"],

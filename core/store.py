@@ -123,7 +123,7 @@ class TaskStore(Protocol):
     def load(self, project: Path, name: str, settle: float,
              noticed: int | None = None) -> Task | None: ...
     def claim(self, task: Task) -> Task | None: ...
-    def release(self, task: Task) -> Task: ...
+    def release(self, task: Task, reason: str | None = None) -> Task: ...
     def mark_sent(self, task: Task, session: str) -> Task: ...
     def finish(self, task: Task, outcome: str, reason: str | None = None) -> Task: ...
     def reject(self, project: Path, name: str, reason: str) -> Task | None: ...
@@ -255,8 +255,9 @@ class FileStore:
             raise ClaimedInvalid(reason, self.finish(task.moved(dst), "failed", reason)) from None
         return fresh.moved(dst, attempts=task.attempts)
 
-    def release(self, task: Task) -> Task:
-        """claimed → inbox after a launch that typed nothing; keeps its arrival and id."""
+    def release(self, task: Task, reason: str | None = None) -> Task:
+        """claimed → inbox after a launch that typed nothing (or sent → inbox after a turn the
+        API refused before any work); keeps its arrival, id and attempts."""
         st = os.lstat(task.path)  # a move keeps inode and mtime: remember before the move,
         self._remember(task.project, st, _Arrival(task.id, task.arrival, task.attempts,
                                                        task.order))
@@ -266,7 +267,8 @@ class FileStore:
         except FileExistsError:  # the producer wrote a new file of the same name meanwhile
             dst = inbox_of(task.project) / f"{task.id}.{task.name}"
             link_in_durable(task.path, dst)
-        self._journal(task, "released", attempts=task.attempts)
+        self._journal(task, "released", attempts=task.attempts,
+                      **({"reason": reason} if reason else {}))
         return task.moved(dst)
 
     def mark_sent(self, task: Task, session: str) -> Task:

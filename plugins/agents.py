@@ -6,10 +6,14 @@ agent; a plugin that registers a profile adds an agent without touching them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from dispatchd import hookimpl
 from dispatchd.agents import AgentProfile, settings_for
 from dispatchd.config import Config
 from dispatchd.hooktypes import AgentLaunch, SessionInfo
+from dispatchd.setback import Setback
 from dispatchd.task import Task
 
 
@@ -37,3 +41,9 @@ def agent_input_pending(screen: str, agent: AgentProfile) -> bool:
 @hookimpl(trylast=True)
 def agent_usage_limit(screen: str, agent: AgentProfile) -> float | None:
     return agent.usage_limit(screen)
+
+
+@hookimpl(trylast=True)
+def agent_setback(screen: str, report: Mapping[str, Any] | None,
+                  agent: AgentProfile) -> Setback | None:
+    return agent.setback(screen, report)

@@ -24,8 +24,9 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from dispatchd import hookimpl
 from dispatchd.agents import AgentProfile, first_dialog
@@ -33,7 +34,14 @@ from dispatchd.callbacks import hook_command
 from dispatchd.clock import next_time
 from dispatchd.config import AgentSettings, Config
 from dispatchd.hooktypes import AgentLaunch, SessionInfo
+from dispatchd.plugins.claude_setback import (
+    classify,
+    error_on_screen,
+    worked_in_transcript,
+    worked_on_screen,
+)
 from dispatchd.plugins.claude_trust import trust_project
+from dispatchd.setback import Setback
 from dispatchd.task import Task
 
 log = logging.getLogger(__name__)
@@ -156,6 +164,26 @@ class ClaudeCode(AgentProfile):
             return False
         text = line[len(PROMPT) + 1:].strip()
         return bool(text) and text not in PLACEHOLDERS
+
+    def setback(self, screen: str, report: Mapping[str, Any] | None) -> Setback | None:
+        lines = screen.splitlines()
+        until = self.usage_limit(screen)
+        if report is not None:
+            found = classify(str(report.get("error") or ""),
+                             str(report.get("last_assistant_message") or ""))
+        elif self.busy(screen) or not self.prompt(screen):
+            return None  # its turn goes on (it may be retrying by itself)
+        else:
+            row = error_on_screen(lines)
+            found = classify("", lines[row]) if row is not None else None
+        if found is None and until is None:
+            return None
+        kind, reason = found or ("limit", "usage limit")
+        worked = worked_in_transcript(report) if report is not None else None
+        if worked is None:
+            row = error_on_screen(lines)
+            worked = worked_on_screen(lines, row) if row is not None else None
+        return Setback(kind, reason, until, worked)
 
     def usage_limit(self, screen: str) -> float | None:
         lines = [row for row in screen.splitlines() if row.strip()][-LIMIT_LINES:]

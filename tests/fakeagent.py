@@ -16,10 +16,17 @@ Environment (all optional):
                            in the submitted text overrides it for that turn.
   FAKEAGENT_MODE           comma-separated flags: never-ready, exit, no-hooks,
                            trust-dialog, ignore-first-enter, limit-at-boot (the usage-limit
-                           line shows above the prompt from the start), usage-limit (every
-                           turn ends with it and a StopFailure hook, error rate_limit),
-                           fail-turn (every turn ends with StopFailure, server_error),
-                           ignore-enters (no Enter ever submits: the text stays in the box).
+                           line shows above the prompt from the start), ignore-enters (no
+                           Enter ever submits: the text stays in the box), and failed turns:
+                           every turn ends with an error line and a StopFailure hook
+                           (error in brackets): usage-limit (the limit line, rate_limit),
+                           rate-limit (Claude's API 429 line, rate_limit), overloaded
+                           (overloaded), tool-then-fail (a tool runs first, then the 429),
+                           fail-turn (a 400 the task caused, invalid_request).
+  FAKEAGENT_FAIL_UNTIL     a Unix time: failed-turn modes apply only to turns before it.
+  FAKEAGENT_TRANSCRIPTS    folder for transcripts in Claude Code's format (one JSON object
+                           per line; default: beside FAKEAGENT_LOG, else none), named in the
+                           hooks' transcript_path.
   FAKEAGENT_LIMIT_TEXT     the usage-limit line (default: You've hit your limit · resets 5pm).
   FAKEAGENT_PASTE_BURST_MS an Enter within N ms after a paste ended adds a newline
                            instead of submitting (like Codex's paste-burst); 0 = off.
@@ -50,6 +57,11 @@ from typing import Any
 
 PASTE_START, PASTE_END = "\x1b[200~", "\x1b[201~"
 PROMPT = "❯\u00a0"
+RATE_LIMITED = ("API Error: Request rejected (429) · This request would exceed your account's "
+                "rate limit. Please try again later.")
+FAILURES = {"usage-limit": "rate_limit", "rate-limit": "rate_limit", "overloaded": "overloaded",
+            "tool-then-fail": "rate_limit", "fail-turn": "invalid_request"}
+"""Failed-turn modes → the StopFailure error they report."""
 SLEEP_RE = re.compile(r"^SLEEP=([0-9]*\.?[0-9]+)\s*$", re.MULTILINE)
 
 
@@ -125,6 +137,10 @@ class FakeAgent:
         self.dirty = True  # redraw needed
         self.limit_text = os.environ.get("FAKEAGENT_LIMIT_TEXT",
                                          "You've hit your limit · resets 5pm")
+        self.fail_until = float(os.environ.get("FAKEAGENT_FAIL_UNTIL") or "inf")
+        folder = os.environ.get("FAKEAGENT_TRANSCRIPTS") or (os.path.dirname(log) if log else "")
+        self.transcript_path = os.path.join(folder, f"{self.session_id}.jsonl") if folder else ""
+        self.prompt_id = ""
 
     # -- logging and hooks -------------------------------------------------
     def log(self, event: str, **fields: Any) -> None:
@@ -154,7 +170,8 @@ class FakeAgent:
         if "no-hooks" in self.modes:
             return
         payload: dict[str, Any] = {"hook_event_name": name, "session_id": self.session_id,
-                                   "cwd": os.getcwd(), "transcript_path": "", **extra}
+                                   "cwd": os.getcwd(), "transcript_path": self.transcript_path,
+                                   "prompt_id": self.prompt_id, **extra}
         if prompt is not None:
             payload["prompt"] = prompt
         for group in self.hooks.get(name) or []:
@@ -168,6 +185,15 @@ class FakeAgent:
                     self.log("hook", name=name, command=cmd, rc=res.returncode)
                 except Exception as e:  # a broken hook must never crash the agent
                     self.log("hook", name=name, command=cmd, rc=None, error=str(e))
+
+    def record(self, kind: str, content: Any, **extra: Any) -> None:
+        """One entry of the transcript, as Claude Code writes it."""
+        if not self.transcript_path:
+            return
+        entry = {"type": kind, "sessionId": self.session_id, "uuid": str(uuid.uuid4()),
+                 "message": {"role": kind, "content": content}, **extra}
+        with open(self.transcript_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
 
     # -- screen ------------------------------------------------------------
     def input_display(self) -> str:
@@ -189,9 +215,11 @@ class FakeAgent:
             if "limit-at-boot" in self.modes:
                 hist.append("  ⎿  " + self.limit_text)
             for text, reply in self.transcript:
-                hist.append("❯ " + text.split("\n", 1)[0])
+                first, *rest = text.split("\n")
+                hist += ["❯ " + first, *("  " + line for line in rest[-1:])]  # and its last line
                 if reply is not None:
-                    hist.append("  ⎿  " + reply)
+                    hist += ["  " + line if line.startswith("⎿") else "● " + line
+                             for line in reply.split("\n")]
             busy = self.state == "busy"
             tail = [f"✶ Working… ({int(time.monotonic() - self.turn_start)}s · esc to interrupt)"]
             tail = (tail if busy else []) + ["─" * cols, PROMPT + self.input_display(),
@@ -321,6 +349,8 @@ class FakeAgent:
         self.log("submit", text=text, model=self.args.model, cwd=os.getcwd(),
                  resume=self.args.resume, paste_count=paste_count)
         self.transcript.append((text, None))
+        self.prompt_id = str(uuid.uuid4())
+        self.record("user", text, promptId=self.prompt_id)
         self.state, self.turn_start = "busy", time.monotonic()
         self.render()
         self.run_hooks("UserPromptSubmit", prompt=text)
@@ -338,6 +368,24 @@ class FakeAgent:
         if self.queue:
             self.submit(*self.queue.pop(0))
 
+    def fail_turn(self, mode: str) -> None:
+        """End the turn the way Claude Code does when its API call fails for good."""
+        error = FAILURES[mode]
+        text = {"usage-limit": self.limit_text, "overloaded": "API Error: Repeated 529 Overloaded "
+                "errors", "fail-turn": "API Error: 400 fake invalid request"}.get(mode, RATE_LIMITED)
+        shown = text
+        if mode == "tool-then-fail":
+            self.record("assistant", [{"type": "tool_use", "id": "toolu_1", "name": "Bash",
+                                      "input": {"command": "echo hi"}}])
+            self.record("user", [{"type": "tool_result", "tool_use_id": "toolu_1",
+                                  "content": "hi"}], promptId=self.prompt_id)
+            shown = "Bash(echo hi)\n⎿  hi\n" + text
+        self.record("assistant", [{"type": "text", "text": text}], isApiErrorMessage=True,
+                    error=error)
+        self.end_turn(shown, stop_hooks=False)
+        self.log("turn_failed", error=error)
+        self.run_hooks("StopFailure", error=error, last_assistant_message=text)
+
     def step(self, fd: int) -> None:
         now = time.monotonic()
         if self.state == "boot" and now >= self.boot_end:
@@ -347,15 +395,14 @@ class FakeAgent:
                 self.state, self.dirty = "dialog", True
             else:
                 self.become_ready()
-        if self.state == "busy" and now >= self.turn_end and self.modes & {"usage-limit",
-                                                                          "fail-turn"}:
-            limited = "usage-limit" in self.modes
-            self.end_turn(self.limit_text if limited else "API Error: 500 (fake)", stop_hooks=False)
-            self.log("turn_failed")
-            self.run_hooks("StopFailure", error="rate_limit" if limited else "server_error")
+        failing = self.modes & set(FAILURES) if time.time() < self.fail_until else set()
+        if self.state == "busy" and now >= self.turn_end and failing:
+            self.fail_turn(min(failing))
         elif self.state == "busy" and now >= self.turn_end:
             n = len(self.transcript[-1][0].split("\n"))
-            self.end_turn(f"FAKE-REPLY: received {n} line(s)")
+            reply = f"FAKE-REPLY: received {n} line(s)"
+            self.record("assistant", [{"type": "text", "text": reply}])
+            self.end_turn(reply)
         size = shutil.get_terminal_size()
         elapsed = int(now - self.turn_start) if self.state == "busy" else -1
         if self.dirty or size != self.size or elapsed != self.elapsed:

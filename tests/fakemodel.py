@@ -265,11 +265,15 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _send_error(self, status: int, anthropic: bool) -> None:
-        """An API error (``FAIL=<status>``), marked not-retryable so the agent gives up at once."""
+    def _send_error(self, status: int, anthropic: bool, outage: Outage | None = None) -> None:
+        """An API error: for ``FAIL=<status>`` marked not-retryable so the agent gives up at once;
+        during an ``outage``, retryable after the seconds it has left."""
         etype = ERROR_TYPES.get(status, "api_error")
         message = f"fake error {status} requested by FAIL={status}"
         reset = int(time.time()) // 3600 * 3600 + 7200
+        if outage is not None:
+            message = f"fake outage: {status} for {outage.seconds:g}s"
+            reset = int(time.time() + outage.left()) + 1
         obj: Json = {"type": "error", "error": {"type": etype, "message": message}}
         if not anthropic:
             obj = {"error": {"type": etype, "code": etype, "message": message}}
@@ -280,7 +284,12 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-should-retry", "false")
+        if outage is None:
+            self.send_header("x-should-retry", "false")
+        else:
+            self.send_header("x-should-retry", "true")
+            if outage.retry_after:
+                self.send_header("retry-after", str(max(1, round(outage.left()))))
         if status == 429 and anthropic:  # what Anthropic sends when a subscription's usage limit is reached
             self.send_header("anthropic-ratelimit-unified-status", "rejected")
             self.send_header("anthropic-ratelimit-unified-reset", str(reset))
@@ -349,7 +358,12 @@ class Handler(BaseHTTPRequestHandler):
         ex = classify_anthropic(body, owner.delay)
         model = str(body.get("model", ""))
         stream = bool(body.get("stream"))
-        owner.record(path=path, api="anthropic", model=model, exchange=ex, stream=stream)
+        outage = owner.rejecting(ex)
+        owner.record(path=path, api="anthropic", model=model, exchange=ex, stream=stream,
+                     **({"rejected": outage.status} if outage else {}))
+        if outage is not None:
+            self._send_error(outage.status, anthropic=True, outage=outage)
+            return
         if ex.fail is not None:
             owner.wait(ex.delay)
             self._send_error(ex.fail, anthropic=True)
@@ -396,7 +410,12 @@ class Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         ex = classify_responses(body, owner.delay)
         model = str(body.get("model", ""))
-        owner.record(path=path, api="responses", model=model, exchange=ex, stream=bool(body.get("stream")))
+        outage = owner.rejecting(ex)
+        owner.record(path=path, api="responses", model=model, exchange=ex, stream=bool(body.get("stream")),
+                     **({"rejected": outage.status} if outage else {}))
+        if outage is not None:
+            self._send_error(outage.status, anthropic=False, outage=outage)
+            return
         if ex.fail is not None:
             owner.wait(ex.delay)
             self._send_error(ex.fail, anthropic=False)
@@ -463,6 +482,23 @@ class Handler(BaseHTTPRequestHandler):
                 "content": [{"type": "output_text", "text": ex.reply(), "annotations": []}]}
 
 
+class Outage:
+    """A time when the API refuses every turn: a rate limit (429), an overload (529), a server
+    error (500). Like the real API, each answer says when to try again (``retry-after``, the
+    seconds left) and that a retry may help; a client that retries inside the window is refused
+    again. ``rejected`` counts the refused requests."""
+
+    def __init__(self, status: int, seconds: float, retry_after: bool = True,
+                 start_on: str = "turn") -> None:
+        self.status, self.seconds, self.retry_after = status, seconds, retry_after
+        self.start_on = start_on
+        self.start: float | None = None
+        self.rejected = 0
+
+    def left(self) -> float:
+        return 0.0 if self.start is None else self.start + self.seconds - time.monotonic()
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -484,6 +520,30 @@ class FakeModelServer:
         self._httpd = _Server((host, port), Handler)
         self._httpd.owner = self
         self._thread: threading.Thread | None = None
+        self._outage: Outage | None = None
+
+    def outage(self, status: int, seconds: float, *, retry_after: bool = True,
+               start_on: str = "turn") -> Outage:
+        """From the next user turn on (``start_on="tool_result"``: the next tool result), answer
+        every turn and tool result with ``status`` for ``seconds`` (see :class:`Outage`);
+        returns it, to count what was rejected."""
+        self._outage = Outage(status, seconds, retry_after, start_on)
+        return self._outage
+
+    def rejecting(self, ex: Exchange) -> Outage | None:
+        """The outage that rejects ``ex`` now, if one does (it starts at the first turn it sees)."""
+        outage = self._outage
+        if outage is None or ex.kind == "side":
+            return None
+        with self._lock:
+            if outage.start is None:
+                if ex.kind != outage.start_on:
+                    return None
+                outage.start = time.monotonic()
+            if outage.left() <= 0:
+                return None
+            outage.rejected += 1
+        return outage
 
     @property
     def port(self) -> int:

@@ -209,7 +209,7 @@ def test_an_agent_error_fails_the_task_with_its_reason(tmp_path, tmux: TmuxServe
     write_task(project, "t.md", "the model will fail")
     failed = project / ".agent-queue" / "failed"
     (reason,) = wait_for(lambda: list(failed.glob("*.t.md.reason")), 20, "failed with a reason")
-    assert "the agent reported a failure: server_error" in reason.read_text()
+    assert "the agent reported a failure: invalid_request" in reason.read_text()
     assert len(agent_log.submits()) == 1
 
 

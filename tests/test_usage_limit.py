@@ -1,9 +1,9 @@
-"""An agent that shows a usage limit: its session waits until the named reset, nothing is lost.
+"""An agent that shows a usage limit: its account waits until the named reset, nothing is lost.
 
-Before anything is typed, the task goes back to its inbox untouched; once its
-text was delivered, the task ends in ``failed/`` (never re-sent) with a reason
-that says how to retry it. Real tmux, the fake agent's ``limit-at-boot`` and
-``usage-limit`` modes.
+Before anything is typed, the task goes back to its inbox untouched; after a turn
+the limit refused before the model did anything (its transcript shows no work),
+too, with its attempt not counted. Real tmux, the fake agent's ``limit-at-boot``
+and ``usage-limit`` modes.
 """
 
 from __future__ import annotations
@@ -76,20 +76,31 @@ def test_usage_limit_before_send_requeues_untouched_and_holds_session(
     assert released and all(r.get("attempts", 0) == 0 for r in released)
 
 
-def test_usage_limit_after_send_fails_the_task_once_and_holds_session(
+def _holds(state_dir: Path) -> list[dict[str, Any]]:
+    try:
+        return json.loads((state_dir / "status.json").read_text()).get("holds") or []
+    except (OSError, ValueError):
+        return []
+
+
+def test_usage_limit_after_send_sends_the_task_back_and_holds_the_account(
         tmp_path, tmux: TmuxServer, agent_log: AgentLog, make_daemon):
     project, expected = _setup(tmp_path, tmux, "usage-limit")
     write_task(project, "a.md", "first")
     time.sleep(0.05)
     write_task(project, "b.md", "second")
-    make_daemon(_pool(1)).start()
-    failed = project / ".agent-queue" / "failed"
-    reasons = wait_for(lambda: list(failed.glob("*.reason")), 30, "the limited task failed")
-    reason = reasons[0].read_text()
-    assert "usage limit" in reason and "--retry" in reason and "not re-sent" in reason
-    session = wait_for(lambda: _session(tmp_path / "state", "auto-1").get("cooldown_until")
-                       and _session(tmp_path / "state", "auto-1"), 10, "session held")
-    assert abs(session["cooldown_until"] - expected) < 1
+    daemon = make_daemon(_pool(1)).start()
+    (hold,) = wait_for(lambda: _holds(tmp_path / "state"), 30, "the account held")
+    assert hold["agent"] == "claude" and hold["kind"] == "limit"
+    assert abs(hold["until"] - expected) < 1 and hold["sessions"] == ["auto-1"]
+    inbox = project / ".agent-queue" / "inbox"
+    wait_for(lambda: len(list(inbox.glob("*.md"))) == 2, 10, "the task back in its inbox")
     time.sleep(1.5)  # the other task waits for the reset instead of meeting the same limit
     assert len(agent_log.submits()) == 1
-    assert len(list((project / ".agent-queue" / "inbox").glob("*.md"))) == 1
+    assert not (project / ".agent-queue" / "failed").exists()
+    journal = [json.loads(line) for line in
+               (project / ".agent-queue" / "journal.jsonl").read_text().splitlines()]
+    (released,) = [r for r in journal if r["event"] == "released"]
+    assert released["name"] == "a.md" and released["attempts"] == 0
+    assert "before the model did any work" in released["reason"]
+    assert "held: rate limit until" in daemon.log()
