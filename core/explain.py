@@ -16,12 +16,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .agents import AgentProfile, AgentRegistry, UnknownAgent
 from .config import Config
 from .fsio import NotATaskFile, read_regular
 from .hooktypes import SessionInfo
 from .pluginmanager import PluginManager
 from .statefile import StateDir
-from .status import daemon_running, known_projects
+from .status import daemon_running, holds_of, known_projects
 from .store import QUEUE_DIR, arrival_order, inbox_of, is_task_name, unsafe_inbox
 from .task import Task, TaskError, parse_task_text
 from .text import for_log
@@ -119,6 +120,16 @@ def _sessions(config: Config, snap: dict[str, Any] | None,
     return views
 
 
+def _default_agent(pm: PluginManager, config: Config) -> str:
+    """The agent of tasks and sessions that name none (as the daemon decides it)."""
+    profiles: list[AgentProfile] = []
+    pm.hook.register_agents(register=profiles.append)
+    try:
+        return AgentRegistry(profiles, config.default_agent).default
+    except UnknownAgent:
+        return config.default_agent or ""
+
+
 def _when(ts: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(ts)) + f" (in {max(0, int(ts - time.time()))}s)"
 
@@ -189,8 +200,15 @@ def explain(config: Config, pm: PluginManager, ref: str,
     # replay one dispatch round: earlier tasks take their sessions first
     now = time.time()
 
+    held = {h["agent"]: h["text"] for h in holds_of(config, snap)}
+    default_agent = _default_agent(pm, config)
+
+    def hold_of(v: _SessionView) -> str | None:
+        agent = task.agent or v.info.agent or default_agent
+        return f"{agent}: {held[agent]}" if agent in held else None
+
     def free(v: _SessionView) -> bool:
-        return (v.present and v.info.state == "idle"
+        return (v.present and v.info.state == "idle" and hold_of(v) is None
                 and not (v.cooldown_until and v.cooldown_until > now))
 
     candidates = [v.info for v in views if free(v)]
@@ -220,6 +238,8 @@ def explain(config: Config, pm: PluginManager, ref: str,
             why = "in cooldown" + (f" until {_when(until)}" if until else "")
         elif s.state != "idle":
             why = f"state {s.state}"
+        elif (hold := hold_of(v)) is not None:
+            why = f"free, but its agent takes no task now: {hold}"
         elif s.name in taken:
             why = (f"free, but not chosen: {for_log(taken[s.name].name)}, earlier in the order, "
                    "gets it first")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .durations import format_duration
-from .setback import LIMIT, Setback
+from .setback import Setback
 
 JITTER = 0.2
 """A back-off is its nominal length ± this fraction, so many daemons do not probe in step."""
@@ -46,11 +46,13 @@ class Hold:
     sessions: set[str] = field(default_factory=set)
     probe: str | None = None
     """The task sent as the probe, while it is out."""
+    named: bool = False
+    """Whether ``until`` is a reset time the agent named (else a back-off)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "reason": self.reason, "until": self.until,
                 "level": self.level, "sessions": sorted(self.sessions),
-                "probe": self.probe}
+                "probe": self.probe, "named": self.named}
 
     @classmethod
     def from_json(cls, rec: Any) -> Hold:
@@ -58,7 +60,7 @@ class Hold:
         try:
             return cls(str(rec["kind"]), str(rec["reason"]), float(rec.get("until") or 0),
                        int(rec.get("level") or 0), {str(s) for s in rec.get("sessions") or ()},
-                       rec.get("probe") or None)
+                       rec.get("probe") or None, bool(rec.get("named")))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"not a hold: {rec!r}") from exc
 
@@ -75,7 +77,7 @@ def describe(account: str, hold: Hold, now: float) -> str:
     left = hold.until - now
     if left <= 0:
         return f"held: {hold.reason}{sessions}; the next task goes first, to try again"
-    if hold.kind == LIMIT:
+    if hold.named:
         when = time.strftime("%H:%M", time.localtime(hold.until))
         return f"held: {hold.reason} until {when}{sessions}"
     return f"held: {hold.reason}, retry in {format_duration(left)}{sessions}"
@@ -129,8 +131,9 @@ class AccountHolds:
             hold = Hold(setback.kind, setback.reason, now, level, sessions)
             self.holds[account] = hold
             hold.until = setback.until if setback.until else now + self._backoff(level)
-        elif setback.until:
-            hold.until = max(hold.until, setback.until)
+            hold.named = bool(setback.until)
+        elif setback.until and setback.until > hold.until:
+            hold.until, hold.named = setback.until, True
         hold.sessions.add(session)
         return hold
 

@@ -54,6 +54,8 @@ class Intake:
         self.link_checks: set[tuple[Path, str]] = set()
         """Files of :attr:`linked` whose next look is already scheduled."""
         self.overflow_scan = False
+        self.warned: set[str] = set()
+        """Ids of tasks whose file's warnings were logged (said once per task)."""
         """A full scan after an event-queue overflow is scheduled."""
         self.dry_rejected: set[tuple[Path, str]] = set()
         """With ``--dry-run``: files already reported as to be set aside."""
@@ -210,8 +212,10 @@ class Intake:
             log.exception("task_sort_key failed for %s; it is retried at the next scan",
                           for_log(name))
             return
-        for warning in task.warnings:
-            log.warning("task %s: %s", for_log(name), warning)
+        if task.warnings and task.id not in self.warned:  # once, not at every return to the inbox
+            self.warned.add(task.id)
+            for warning in task.warnings:
+                log.warning("task %s: %s", for_log(name), warning)
         self.known.setdefault(project, {})[name] = fingerprint
         engine.queue.add(task, key)
         engine.wake()

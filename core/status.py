@@ -78,11 +78,11 @@ def collect_status(config: Config) -> dict[str, Any]:
         "projects": [{"path": str(p), "counts": store.counts(p)} for p in sorted(projects)],
         "waiting": snap.get("waiting", []) if running else [],
         "in_flight": [s for s in sessions if s.get("task")],
-        "holds": _holds(config, snap if running else None),
+        "holds": holds_of(config, snap if running else None),
     }
 
 
-def _holds(config: Config, snap: dict[str, Any] | None) -> list[dict[str, Any]]:
+def holds_of(config: Config, snap: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The agents held by a limit, an outage or the storm guard, each with how status says it
     (from the running daemon, else what it left in ``holds.json``: that applies at its start)."""
     if snap is not None:

@@ -50,7 +50,7 @@ PROMPT = "❯"
 RULE = "─"
 NBSP = "\u00a0"
 BUSY_SIGNS = ("esc to interrupt",)
-PLACEHOLDERS = ("Once fixed, resend your message",)
+PLACEHOLDERS = ("Once fixed, resend your message", "Resend your message to try again")
 """Text Claude Code shows in an empty input box."""
 DIALOGS = {
     "folder trust": ("Do you trust the files in this folder?", "Yes, I trust this folder",

@@ -36,7 +36,9 @@ SIGNS = ((re.compile(r"\b429\b|rate limit", re.I), LIMIT, "rate limit"),
                      r"fetch failed|request timed out|socket hang up", re.I),
           OUTAGE, "no connection to the API"))
 """The same, told by the error's text (on screen, or in a report with ``error: unknown``)."""
-API_ERROR = re.compile(r"^[●⏺]\s+API Error\b")
+API_ERROR = re.compile(r"^[●⏺]\s+(?:API Error\b|.*(?:limit reached|hit your (?:[\w-]+ )?limit))",
+                       re.IGNORECASE)
+"""How a failed turn's last output starts: an API error, or a usage limit's message."""
 TRANSCRIPT_TAIL = 512 * 1024
 """Bytes read from the end of a transcript: a turn's entries are near its end."""
 
@@ -52,7 +54,7 @@ def classify(error: str, text: str) -> tuple[str, str] | None:
 
 
 def error_on_screen(lines: list[str]) -> int | None:
-    """The row of the turn's ``● API Error`` line, when it is the last output on screen."""
+    """The row of the turn's ``● API Error`` (or limit) line, when it is the last output."""
     for i in range(len(lines) - 1, -1, -1):
         if API_ERROR.match(lines[i]):
             return i

@@ -530,6 +530,9 @@ class FakeModelServer:
         self._outage = Outage(status, seconds, retry_after, start_on)
         return self._outage
 
+    def end_outage(self) -> None:
+        self._outage = None
+
     def rejecting(self, ex: Exchange) -> Outage | None:
         """The outage that rejects ``ex`` now, if one does (it starts at the first turn it sees)."""
         outage = self._outage

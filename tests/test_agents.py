@@ -33,6 +33,11 @@ CASES = {
     "claude-pasted": ("claude", True, False, True, None),
     "claude-trust-dialog": ("claude", False, False, False, "folder trust"),
     "claude-bypass-warning": ("claude", False, False, False, "bypass permissions"),
+    # a refused turn: idle, its placeholder in the box (tests/test_holds.py reads the errors)
+    "claude-rate-limit": ("claude", True, False, False, None),
+    "claude-rate-limit-after-tool": ("claude", True, False, False, None),
+    "claude-server-error": ("claude", True, False, False, None),
+    "claude-usage-limit": ("claude", True, False, False, None),
     "shell-starship": ("claude", False, False, False, None),
     "codex-ready": ("codex", True, False, False, None),
     "codex-loading": ("codex", False, False, False, None),  # composer drawn, dialogs not decided
@@ -67,7 +72,7 @@ def test_profiles_read_recorded_screens(name):
     assert profile.input_pending(screen) is pending
     assert profile.dialog(screen) == dialog
     assert profile.idle(screen) is ready
-    assert profile.usage_limit(screen) is None
+    assert (profile.usage_limit(screen) is None) is (name != "claude-usage-limit")
 
 
 def test_the_other_agents_screens_never_look_ready_to_claude():

@@ -438,6 +438,34 @@ def test_agent_usage_limit_default_and_override(pm):
     assert pm.hook.agent_usage_limit(screen=limited, task=task(), config=CONFIG, agent=CLAUDE) == until
 
 
+def test_agent_setback_default_and_override(pm):
+    from dispatchd.setback import Setback
+
+    report = {"error": "overloaded", "last_assistant_message": "API Error: 529"}
+    found = pm.hook.agent_setback(screen=READY, report=report, task=task(), config=CONFIG,
+                                  agent=CLAUDE)
+    assert found == Setback("outage", "API overloaded", None, None)  # no transcript to read
+    own = {"error": "invalid_request", "last_assistant_message": "API Error: 400"}
+    assert pm.hook.agent_setback(screen=READY, report=own, task=task(), config=CONFIG,
+                                 agent=CLAUDE) is None
+    assert pm.hook.agent_setback(screen=READY, report=None, task=task(), config=CONFIG,
+                                 agent=CLAUDE) is None
+
+    class Quota:
+        @dispatchd.hookimpl
+        def agent_setback(self, report):  # type: ignore[no-untyped-def]
+            if report and report.get("error") == "quota_exhausted":
+                return Setback("limit", "quota", worked=False)
+            return None
+
+    pm.register(Quota())
+    quota = pm.hook.agent_setback(screen="", report={"error": "quota_exhausted"}, task=task(),
+                                  config=CONFIG, agent=CLAUDE)
+    assert quota == Setback("limit", "quota", worked=False)
+    assert pm.hook.agent_setback(screen=READY, report=report, task=task(), config=CONFIG,
+                                 agent=CLAUDE) == found
+
+
 def test_register_agents_adds_an_agent_that_tasks_and_sessions_can_pick(pm):
     from dispatchd.agents import AgentProfile, AgentRegistry
 

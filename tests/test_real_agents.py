@@ -260,6 +260,36 @@ def test_claude_six_tasks_on_three_sessions_each_received_once(
     _record_timings("claude", project, {})
 
 
+@pytest.mark.timeout(400)
+def test_claude_rate_limited_for_90s_holds_the_account_and_loses_no_task(
+        bins: Path, srv: FakeModelServer, tmp_path: Path, tmux: TmuxServer, make_daemon):
+    """The field report: a 429 that lasts 90 s, which Claude Code does not wait out. Before
+    account holds, 6 of 6 tasks were in failed/ within 3 s."""
+    project = _project(tmp_path)
+    turns = Turns(srv)
+    _sessions(tmux, 3)
+    agents = {"claude": _claude(bins, srv, tmp_path, _claude_config(tmp_path, [project]))}
+    daemon = _daemon(make_daemon, _pool(3), agents, hold_backoff="20s")
+    outage = srv.outage(429, 90)
+    try:
+        names = {f"limited-{i}.md" for i in range(6)}
+        for i in range(6):
+            write_task(project, f"limited-{i}.md", f"Task {i} under a rate limit.")
+        wait_for(lambda: len(_done(project)) == 6, 300, "6 tasks done after the limit")
+    finally:
+        srv.end_outage()
+    worked = collections.Counter(_task_name(r["first_line"]) for r in turns()
+                                 if not r.get("rejected"))
+    assert worked == {name: 1 for name in names}, turns()  # each worked on exactly once
+    _assert_done_by_hook(project, names)
+    # 3 refused at first, then one probe per back-off (20 s, 40 s, 80 s, ±20 %): not one per task
+    assert 3 <= outage.rejected <= 7, turns()
+    released = [r for r in _journal(project) if r["event"] == "released"]
+    assert len(released) >= 3 and all(r["attempts"] == 0 for r in released)
+    log = daemon.log()
+    assert "held: rate limit" in log and "the account works again" in log
+
+
 def test_claude_model_follows_priority(bins: Path, srv: FakeModelServer, tmp_path: Path,
                                        tmux: TmuxServer, make_daemon):
     project = _project(tmp_path)
