@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .hooktypes import AgentLaunch, SessionInfo
+from .text import ATTEMPT
 
 if TYPE_CHECKING:
     from .config import AgentSettings, Config
@@ -115,6 +116,19 @@ class AgentProfile:
         ``None`` when the agent's screen cannot tell. After a restart, an agent that shows
         none, is idle and has an empty input box never received the task."""
         return None
+
+
+def worked_before(lines: Sequence[str], end: int, message: str) -> bool | None:
+    """Whether screen rows between the task's message and row ``end`` (a failed turn's error)
+    show work: a tool's summary, output. The message ends at its ``(dispatchd attempt …)``
+    line; without it, at its first row (starting with ``message``, the agent's mark for a
+    sent message): then rows of the message itself count as work, the cautious side."""
+    start = next((i for i in range(end - 1, -1, -1) if ATTEMPT.search(lines[i])), None)
+    if start is None:
+        start = next((i for i in range(end - 1, -1, -1) if lines[i].startswith(message)), None)
+    if start is None:
+        return None
+    return any(row.strip() for row in lines[start + 1:end])
 
 
 def settings_for(config: Config, agent: AgentProfile) -> AgentSettings:

@@ -22,7 +22,7 @@ from .durations import format_duration
 from .faults import fault_point
 from .hooktypes import AgentLaunch, SessionInfo
 from .task import Task
-from .text import sanitize_for_terminal
+from .text import ATTEMPT, sanitize_for_terminal
 from .trampoline import EXIT_MARKER
 from .transport import PaneRef, SessionTransport
 
@@ -58,8 +58,6 @@ def agent_exited(screen: str, marker: str) -> bool:
     return any(line.fullmatch(row.strip()) for row in screen.splitlines())
 
 
-ATTEMPT = re.compile(r"\(dispatchd attempt ([0-9a-f]{8})\)")
-"""The last line of every message: which launch of which task this text is."""
 
 
 def attempt_line(attempt: str) -> str:

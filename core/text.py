@@ -8,6 +8,9 @@ import re
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 """C0 controls except TAB and LF, DEL, and C1 controls (ESC included: no escape sequence survives)."""
 
+ATTEMPT = re.compile(r"\(dispatchd attempt ([0-9a-f]{8})\)")
+"""The last line of every message: which launch of which task this text is."""
+
 
 def sanitize_for_terminal(text: str) -> str:
     """Text that can be pasted into an agent's input and contains no control or escape sequence.

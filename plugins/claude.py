@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from dispatchd import hookimpl
-from dispatchd.agents import AgentProfile, first_dialog
+from dispatchd.agents import AgentProfile, first_dialog, worked_before
 from dispatchd.callbacks import hook_command
 from dispatchd.clock import next_time
 from dispatchd.config import AgentSettings, Config
@@ -38,7 +38,6 @@ from dispatchd.plugins.claude_setback import (
     classify,
     error_on_screen,
     worked_in_transcript,
-    worked_on_screen,
 )
 from dispatchd.plugins.claude_trust import trust_project
 from dispatchd.setback import Setback
@@ -182,7 +181,7 @@ class ClaudeCode(AgentProfile):
         worked = worked_in_transcript(report) if report is not None else None
         if worked is None:
             row = error_on_screen(lines)
-            worked = worked_on_screen(lines, row) if row is not None else None
+            worked = worked_before(lines, row, "❯ ") if row is not None else None
         return Setback(kind, reason, until, worked)
 
     def usage_limit(self, screen: str) -> float | None:

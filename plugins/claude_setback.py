@@ -23,7 +23,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from dispatchd.launcher import ATTEMPT
 from dispatchd.setback import LIMIT, OUTAGE
 
 ERRORS = {"rate_limit": (LIMIT, "rate limit"), "billing_error": (LIMIT, "usage limit"),
@@ -61,18 +60,6 @@ def error_on_screen(lines: list[str]) -> int | None:
         if lines[i].startswith(("●", "⏺", "❯ ")):
             return None  # later output or a later message: the error is not this turn's end
     return None
-
-
-def worked_on_screen(lines: list[str], end: int) -> bool | None:
-    """Whether rows between the task's message and row ``end`` show work (a tool's summary,
-    output). The message ends at its attempt line; without it, at its ``❯`` line (then
-    lines of the message itself count as work: the cautious side)."""
-    start = next((i for i in range(end - 1, -1, -1) if ATTEMPT.search(lines[i])), None)
-    if start is None:
-        start = next((i for i in range(end - 1, -1, -1) if lines[i].startswith("❯ ")), None)
-    if start is None:
-        return None
-    return any(row.strip() for row in lines[start + 1:end])
 
 
 def worked_in_transcript(report: Mapping[str, Any]) -> bool | None:

@@ -26,14 +26,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from dispatchd import hookimpl
-from dispatchd.agents import AgentProfile, first_dialog
+from dispatchd.agents import AgentProfile, first_dialog, worked_before
 from dispatchd.callbacks import hook_command
 from dispatchd.clock import next_time
 from dispatchd.config import AgentSettings, Config
 from dispatchd.hooktypes import AgentLaunch, SessionInfo
+from dispatchd.setback import LIMIT as LIMIT_KIND
+from dispatchd.setback import Setback
 from dispatchd.task import Task
 
 COMPOSER = re.compile(r"^› (?!\d+\. )(.*)$")
@@ -127,6 +130,20 @@ class Codex(AgentProfile):
     def usage_limit(self, screen: str) -> float | None:
         m = LIMIT.search(screen.replace("’", "'"))
         return next_time(m.group(1)) if m else None
+
+    def setback(self, screen: str, report: Mapping[str, Any] | None) -> Setback | None:
+        """Its usage limit, on screen once the turn is over (Codex has no failure hook):
+        ``■ You've hit your usage limit. … try again at 4:13 AM.`` (0.169.0, measured). A
+        5xx with a ``retry-after`` it waits out by itself, busy."""
+        if self.busy(screen) or not self.prompt(screen):
+            return None
+        until = self.usage_limit(screen)
+        lines = screen.replace("’", "'").splitlines()
+        row = next((i for i in range(len(lines) - 1, -1, -1)
+                    if lines[i].startswith("■") and "hit your usage limit" in lines[i]), None)
+        if until is None or row is None:
+            return None
+        return Setback(LIMIT_KIND, "usage limit", until, worked_before(lines, row, "› "))
 
 
 @hookimpl

@@ -45,6 +45,7 @@ CASES = {
     "codex-idle": ("codex", True, False, False, None),
     "codex-pasted": ("codex", True, False, True, None),
     "codex-trust-dialog": ("codex", False, False, False, "folder trust"),
+    "codex-usage-limit": ("codex", True, False, False, None),  # a refused turn, 0.169.0
     "codex-hooks-review-dialog": ("codex", False, False, False, "hooks review"),
     "gemini-ready": ("gemini", True, False, False, None),
     "gemini-busy": ("gemini", False, True, False, None),
@@ -72,7 +73,7 @@ def test_profiles_read_recorded_screens(name):
     assert profile.input_pending(screen) is pending
     assert profile.dialog(screen) == dialog
     assert profile.idle(screen) is ready
-    assert (profile.usage_limit(screen) is None) is (name != "claude-usage-limit")
+    assert (profile.usage_limit(screen) is None) is not name.endswith("-usage-limit")
 
 
 def test_the_other_agents_screens_never_look_ready_to_claude():

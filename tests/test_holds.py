@@ -191,6 +191,17 @@ def test_claude_transcript_tells_a_refused_turn_from_one_with_work(tmp_path):
     assert worked_in_transcript({"transcript_path": str(tmp_path / "gone")}) is None
 
 
+def test_codex_usage_limit_screen_is_a_setback_before_any_work():
+    from dispatchd.plugins.codex import Codex
+
+    screen = (SCREENS / "codex-usage-limit.txt").read_text()  # Codex 0.169.0, a 429 from the API
+    setback = Codex().setback(screen, None)
+    assert setback is not None and setback.kind == LIMIT and setback.worked is False
+    assert setback.until == next_time("4:13 AM")
+    worked = screen.replace("› Hello task one.\n", "› Hello task one.\n• Ran echo hi\n")
+    assert Codex().setback(worked, None).worked is True  # type: ignore[union-attr]
+
+
 def test_claude_input_box_after_a_refused_turn_is_empty():
     """Its placeholder is no text a person typed: the next task may take the session over."""
     for screen in ("claude-rate-limit", "claude-server-error", "claude-rate-limit-after-tool"):

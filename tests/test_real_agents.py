@@ -290,6 +290,33 @@ def test_claude_rate_limited_for_90s_holds_the_account_and_loses_no_task(
     assert "held: rate limit" in log and "the account works again" in log
 
 
+@pytest.mark.timeout(200)
+def test_claude_overloaded_for_20s_waits_it_out_and_nothing_fails(
+        bins: Path, srv: FakeModelServer, tmp_path: Path, tmux: TmuxServer, make_daemon):
+    """A 529 with no retry-after that clears after 20 s: Claude Code retries by itself (ten
+    times, backing off), each task is a long turn, and dispatchd holds nothing."""
+    project = _project(tmp_path)
+    turns = Turns(srv)
+    _sessions(tmux, 3)
+    agents = {"claude": _claude(bins, srv, tmp_path, _claude_config(tmp_path, [project]))}
+    daemon = _daemon(make_daemon, _pool(3), agents)
+    outage = srv.outage(529, 20, retry_after=False)
+    try:
+        names = {f"overloaded-{i}.md" for i in range(3)}
+        for i in range(3):
+            write_task(project, f"overloaded-{i}.md", f"Task {i} while the API is overloaded.")
+        wait_for(lambda: len(_done(project)) == 3, 150, "3 tasks done after the overload")
+    finally:
+        srv.end_outage()
+    worked = collections.Counter(_task_name(r["first_line"]) for r in turns()
+                                 if not r.get("rejected"))
+    assert worked == {name: 1 for name in names}, turns()
+    assert outage.rejected >= 3  # each agent met the overload at least once
+    _assert_done_by_hook(project, names)
+    assert not [r for r in _journal(project) if r["event"] == "released"]
+    assert "held:" not in daemon.log()
+
+
 def test_claude_model_follows_priority(bins: Path, srv: FakeModelServer, tmp_path: Path,
                                        tmux: TmuxServer, make_daemon):
     project = _project(tmp_path)

@@ -153,6 +153,7 @@ def test_a_limit_or_outage_holds_the_account_and_each_task_is_worked_once_after_
             out -= 1
             probing = (probing or rec["event"] == "released") and rec["event"] != "done"
     assert "the account works again" in daemon.log()
+    assert "FAILED task=" not in daemon.log()  # on_task_finished is for real failures only
     wait_for(lambda: not _holds(tmp_path / "state"), 5, "no hold left in status")
 
 
