@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .agents import AgentProfile
+from .config import Config
 from .fsio import write_atomic
 from .holds import AccountHolds
 from .pool import FINISHING, Session
@@ -53,11 +54,17 @@ def request_resume(state_dir: Path, agent: str | None) -> None:
 
 class AccountGuard:
     def __init__(self, engine: Engine) -> None:
-        c = engine.config
         self.engine = engine
-        self.holds = AccountHolds(c.hold_backoff, c.hold_backoff_max, c.storm_failures,
-                                  c.storm_window)
-        self.path = c.state_dir / HOLDS_FILE
+        self.holds = AccountHolds()
+        self.configure(engine.config)
+        self.path = engine.config.state_dir / HOLDS_FILE
+
+    def configure(self, config: Config) -> None:
+        """Back-off and storm-guard settings from ``config`` (also after a reload)."""
+        h = self.holds
+        h.backoff, h.backoff_max = config.hold_backoff, max(config.hold_backoff,
+                                                            config.hold_backoff_max)
+        h.storm_failures, h.storm_window = config.storm_failures, config.storm_window
 
     def load(self) -> None:
         with contextlib.suppress(OSError, ValueError):

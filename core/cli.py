@@ -12,7 +12,9 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,8 @@ import click
 
 from . import __version__
 from .config import Config, ConfigError, load_config
+from .logsetup import setup_logging
 from .pluginmanager import PluginManager, get_plugin_manager
-from .text import EscapingFormatter, JsonLinesFormatter
 
 EXIT_PROBLEM, EXIT_CONFIG, EXIT_RUNNING = 1, 3, 4
 
@@ -132,18 +134,20 @@ class PluginCommands(click.Group):
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               envvar="DISPATCHD_LOG_FORMAT", show_default=True,
               help="Log lines as text, or as one JSON object per line.")
+@click.option("--log-file", type=click.Path(path_type=Path, dir_okay=False),
+              envvar="DISPATCHD_LOG_FILE",
+              help="Append log lines to this file instead of stderr (reopened when rotated).")
 @click.version_option(__version__, prog_name="dispatchd")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool,
-        log_format: str) -> None:
+        log_format: str, log_file: Path | None) -> None:
     """Hand Markdown task files from project inboxes to idle AI-agent sessions in tmux."""
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLinesFormatter() if log_format == "json" else
-                         EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler])
-    if verbose < 2:
-        logging.getLogger("watchdog").setLevel(logging.WARNING)
+    try:
+        setup_logging(level, log_format, log_file, verbose)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot write to {log_file}: {exc.strerror}",
+                                 param_hint="--log-file") from None
     if ctx.obj is None:
         ctx.obj = Context(None, config_path)
     else:
@@ -155,12 +159,14 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool,
               help="Scan once, log what would be dispatched where, type nothing, exit.")
 @pass_ctx
 def run(ctx: Context, dry_run: bool) -> None:
-    """Run the daemon in the foreground (SIGINT/SIGTERM stop it cleanly)."""
+    """Run the daemon in the foreground (SIGINT/SIGTERM or `dispatchd stop` stop it cleanly;
+    SIGHUP reloads the config)."""
     from .engine import Engine, SetupError
     from .statefile import AlreadyRunning
 
     try:
-        engine = Engine(ctx.config, ctx.pm, dry_run=dry_run)
+        engine = Engine(ctx.config, ctx.pm, dry_run=dry_run,
+                        reload=lambda: load_config(ctx.config_path))
     except SetupError as exc:
         click.echo(f"dispatchd: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
@@ -272,6 +278,45 @@ def requeue(ctx: click.Context, task_id: str) -> None:
 def drop(ctx: click.Context, task_id: str) -> None:
     """Set a task in indoubt/ aside in failed/ (same as resolve --drop)."""
     ctx.invoke(resolve, task_id=task_id, retry=False, drop=True)
+
+
+@cli.command()
+@click.option("--timeout", type=Duration(minimum=0.1), default="60s", show_default=True,
+              help="How long to wait for the clean stop.")
+@pass_ctx
+def stop(ctx: Context, timeout: float) -> None:
+    """Stop the running daemon cleanly (SIGTERM), and wait until it has stopped."""
+    from .statefile import StateDir
+
+    state = StateDir(ctx.config.state_dir)
+    pid = state.owner()
+    if pid is None:
+        click.echo(f"no dispatchd is running with state dir {ctx.config.state_dir}")
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while state.owner() == pid:
+        if time.monotonic() > deadline:
+            click.echo(f"dispatchd: pid {pid} has not stopped after {timeout:g}s (it finishes "
+                       "a submit in progress first); see its log", err=True)
+            sys.exit(EXIT_PROBLEM)
+        time.sleep(0.1)
+    click.echo(f"stopped dispatchd (pid {pid})")
+
+
+@cli.command()
+@pass_ctx
+def reload(ctx: Context) -> None:
+    """Make the running daemon read its config again (SIGHUP); see its log for the result."""
+    from .statefile import StateDir
+
+    pid = StateDir(ctx.config.state_dir).owner()
+    if pid is None:
+        click.echo(f"dispatchd: no dispatchd is running with state dir {ctx.config.state_dir}",
+                   err=True)
+        sys.exit(EXIT_PROBLEM)
+    os.kill(pid, signal.SIGHUP)
+    click.echo(f"asked dispatchd (pid {pid}) to reload its config")
 
 
 @cli.command()

@@ -33,6 +33,7 @@ from .launcher import Launcher, LaunchError
 from .launches import Launches
 from .pool import FINISHING, IDLE, LAUNCHING, WORKING, Pool, Session
 from .queue import TaskQueue
+from .reload import reload_config
 from .settle import settle_cut_submit
 from .statefile import StateDir
 from .store import TaskStore
@@ -58,19 +59,21 @@ class Engine:
 
     def __init__(self, config: Config, pm: pluggy.PluginManager, *,
                  store: TaskStore | None = None, transport: SessionTransport | None = None,
-                 dry_run: bool = False) -> None:
+                 dry_run: bool = False, reload: Callable[[], Config] | None = None) -> None:
         self.config, self.pm, self.hook = config, pm, pm.hook
         self.store: TaskStore = store or self.hook.task_store(config=config)
         self.transport: SessionTransport = transport or self.hook.session_transport(config=config)
         if self.store is None or self.transport is None:
             raise SetupError("no plugin provides a " + ("task store" if self.store is None
                              else "session transport") + " (is the built-in 'local' blocked?)")
-        self.agents = self._agents()
+        self.agents = self.agents_for(config)
         self.state = StateDir(config.state_dir)
         self.launcher = Launcher(config, self.hook, self.transport, self.agents)
         self.pool = Pool(config)
         self.queue = TaskQueue()
         self.dry_run = dry_run
+        self._reload = reload
+        """How SIGHUP reads the config again (None: SIGHUP is ignored)."""
         self.watcher = Watcher(self._notify_threadsafe, events_dir(config.state_dir))
         self.intake = Intake(self)
         self.launches = Launches(self)
@@ -84,17 +87,25 @@ class Engine:
         self._bad_choices: set[tuple[str, str]] = set()
         """(task id, name) of select_session answers naming no configured session, logged."""
 
-    def _agents(self) -> AgentRegistry:
-        """The installed agent profiles; every agent the config names must be one of them."""
+    def agents_for(self, config: Config) -> AgentRegistry:
+        """The installed agent profiles; every agent ``config`` names must be one of them."""
         profiles: list[AgentProfile] = []
         self.hook.register_agents(register=profiles.append)
         if not profiles:
             raise SetupError("no plugin provides an agent (is the built-in 'claude' blocked?)")
         registry = AgentRegistry(profiles)
-        for key, name in self.config.agent_names().items():
+        for key, name in config.agent_names().items():
             if name not in registry:
-                raise SetupError(f"{self.config.source}: {key}: {registry.unknown(name)}")
-        return AgentRegistry(profiles, self.config.default_agent)
+                raise SetupError(f"{config.source}: {key}: {registry.unknown(name)}")
+        return AgentRegistry(profiles, config.default_agent)
+
+    def use_config(self, config: Config) -> None:
+        """Run on ``config`` from now on (a reload: see :mod:`dispatchd.reload`)."""
+        self.config = self.launcher.config = config
+        self.agents = self.launcher.agents = self.agents_for(config)
+        self.accounts.configure(config)
+        self.intake.discover()
+        self.wake()
 
     # -- lifecycle -------------------------------------------------------
     async def run(self) -> None:
@@ -111,6 +122,8 @@ class Engine:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 self._loop.add_signal_handler(sig, self.stop)
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # a closed terminal sends it
+            self._loop.add_signal_handler(signal.SIGHUP, self._on_hangup)
         try:
             self.accounts.load()
             await self._recover()
@@ -154,6 +167,12 @@ class Engine:
             log.warning("%d of %d configured session(s) do not exist: %s; tasks wait for them "
                         "(create one with: %s)", len(missing), len(self.pool.sessions),
                         ", ".join(missing[:8]) + (" …" if len(missing) > 8 else ""), create)
+
+    def _on_hangup(self) -> None:
+        if self._reload is None:
+            log.info("SIGHUP: nothing to reload; running on")
+            return
+        reload_config(self, self._reload)
 
     def stop(self) -> None:
         log.info("stopping: no new claims; launches that typed nothing are undone")

@@ -52,6 +52,21 @@ class StateDir:
         fh.flush()
         self._lock = fh
 
+    def owner(self) -> int | None:
+        """The pid of the daemon holding the lock, if one does."""
+        try:
+            fh = open(self.path / "lock")  # noqa: SIM115 - closed below
+        except OSError:
+            return None
+        with fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:  # held: a daemon runs
+                text = fh.read().strip()
+                return int(text) if text.isdigit() else None
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return None
+
     def unlock(self) -> None:
         if self._lock is not None:
             self._lock.close()

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakemodel import FakeModelServer
+from fakemodel import FakeModelServer, Outage
 from harness import Daemon, TmuxServer, wait_for, write_task
 
 # Real tmux and real agent CLIs on a shared 2-core machine: a test that timed out once is run
@@ -260,30 +260,37 @@ def test_claude_six_tasks_on_three_sessions_each_received_once(
     _record_timings("claude", project, {})
 
 
+def _through_outage(srv: FakeModelServer, project: Path, outage: Outage, names: list[str],
+                    text: str, timeout: float) -> collections.Counter[str]:
+    """Write ``names`` during ``outage``, wait until all are done, end the outage in any case;
+    how many turns the model worked on (not refused) per task."""
+    turns = Turns(srv)
+    try:
+        for name in names:
+            write_task(project, name, f"{text} ({name})")
+        wait_for(lambda: len(_done(project)) == len(names), timeout, "every task done")
+    finally:
+        srv.end_outage()
+    return collections.Counter(_task_name(r["first_line"]) for r in turns()
+                               if not r.get("rejected"))
+
+
 @pytest.mark.timeout(400)
 def test_claude_rate_limited_for_90s_holds_the_account_and_loses_no_task(
         bins: Path, srv: FakeModelServer, tmp_path: Path, tmux: TmuxServer, make_daemon):
     """The field report: a 429 that lasts 90 s, which Claude Code does not wait out. Before
     account holds, 6 of 6 tasks were in failed/ within 3 s."""
     project = _project(tmp_path)
-    turns = Turns(srv)
     _sessions(tmux, 3)
     agents = {"claude": _claude(bins, srv, tmp_path, _claude_config(tmp_path, [project]))}
     daemon = _daemon(make_daemon, _pool(3), agents, hold_backoff="20s")
     outage = srv.outage(429, 90)
-    try:
-        names = {f"limited-{i}.md" for i in range(6)}
-        for i in range(6):
-            write_task(project, f"limited-{i}.md", f"Task {i} under a rate limit.")
-        wait_for(lambda: len(_done(project)) == 6, 300, "6 tasks done after the limit")
-    finally:
-        srv.end_outage()
-    worked = collections.Counter(_task_name(r["first_line"]) for r in turns()
-                                 if not r.get("rejected"))
-    assert worked == {name: 1 for name in names}, turns()  # each worked on exactly once
-    _assert_done_by_hook(project, names)
+    names = [f"limited-{i}.md" for i in range(6)]
+    worked = _through_outage(srv, project, outage, names, "A task under a rate limit", 300)
+    assert worked == {name: 1 for name in names}  # each worked on exactly once
+    _assert_done_by_hook(project, set(names))
     # 3 refused at first, then one probe per back-off (20 s, 40 s, 80 s, ±20 %): not one per task
-    assert 3 <= outage.rejected <= 7, turns()
+    assert 3 <= outage.rejected <= 7, outage.rejected
     released = [r for r in _journal(project) if r["event"] == "released"]
     assert len(released) >= 3 and all(r["attempts"] == 0 for r in released)
     log = daemon.log()
@@ -296,23 +303,15 @@ def test_claude_overloaded_for_20s_waits_it_out_and_nothing_fails(
     """A 529 with no retry-after that clears after 20 s: Claude Code retries by itself (ten
     times, backing off), each task is a long turn, and dispatchd holds nothing."""
     project = _project(tmp_path)
-    turns = Turns(srv)
     _sessions(tmux, 3)
     agents = {"claude": _claude(bins, srv, tmp_path, _claude_config(tmp_path, [project]))}
     daemon = _daemon(make_daemon, _pool(3), agents)
     outage = srv.outage(529, 20, retry_after=False)
-    try:
-        names = {f"overloaded-{i}.md" for i in range(3)}
-        for i in range(3):
-            write_task(project, f"overloaded-{i}.md", f"Task {i} while the API is overloaded.")
-        wait_for(lambda: len(_done(project)) == 3, 150, "3 tasks done after the overload")
-    finally:
-        srv.end_outage()
-    worked = collections.Counter(_task_name(r["first_line"]) for r in turns()
-                                 if not r.get("rejected"))
-    assert worked == {name: 1 for name in names}, turns()
+    names = [f"overloaded-{i}.md" for i in range(3)]
+    worked = _through_outage(srv, project, outage, names, "A task while the API is overloaded", 150)
+    assert worked == {name: 1 for name in names}
     assert outage.rejected >= 3  # each agent met the overload at least once
-    _assert_done_by_hook(project, names)
+    _assert_done_by_hook(project, set(names))
     assert not [r for r in _journal(project) if r["event"] == "released"]
     assert "held:" not in daemon.log()
 
