@@ -181,13 +181,20 @@ def run(ctx: Context, dry_run: bool) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @pass_ctx
 def validate(ctx: Context, files: tuple[Path, ...]) -> None:
-    """Check task files; exit 1 if any is invalid."""
+    """Check task files (a folder: its *.md files; a project: its inbox); exit 1 if any is
+    invalid or would lose fields it sets (broken YAML, a misspelt field)."""
     from .fsio import NotATaskFile, read_regular
+    from .store import inbox_of, is_task_name
     from .task import TaskError, parse_task_text
     from .text import for_log
 
     bad = 0
-    for path in files:
+    paths: list[Path] = []
+    for given in files:
+        folder = inbox_of(given) if inbox_of(given).is_dir() else given
+        paths += (sorted(p for p in folder.iterdir() if is_task_name(p.name))
+                  if folder.is_dir() else [given])
+    for path in paths:
         try:
             data, _ = read_regular(path, ctx.config.max_task_bytes)
             task = parse_task_text(data.decode("utf-8"), id="-", name=path.name,
@@ -198,6 +205,11 @@ def validate(ctx: Context, files: tuple[Path, ...]) -> None:
             continue
         extra = "".join(f" {k}={v}" for k, v in (("model", task.model), ("agent", task.agent),
                                                  ("session", task.session)) if v)
+        if task.lossy:
+            bad += 1
+            click.echo(f"invalid  {for_log(path)}: fields it sets would be lost: "
+                       + "; ".join(task.warnings))
+            continue
         click.echo(f"ok       {for_log(path)}: priority={task.priority}{for_log(extra)}")
         for warning in task.warnings:
             click.echo(f"warning  {for_log(path)}: {warning}")

@@ -6,6 +6,7 @@ The reference of every key lives in ``docs/config.md``.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import re
@@ -27,6 +28,11 @@ SESSION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_@+=-]{0,99}$")
 """tmux rewrites ``.`` and ``:`` in session names, so such names could never match."""
 AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 """An agent profile's name (``agent: codex``): never an option, never a path."""
+
+
+SECTIONS = {"pool", "dispatcher", "tmux", "agents"}
+TYPO_CUTOFF = 0.8
+"""How alike (difflib's ratio) an unknown key must be to a known one to count as its typo."""
 
 
 class ConfigError(Exception):
@@ -191,6 +197,7 @@ def parse_config(data: object, source: str, base_dir: Path) -> Config:
     pool = r.mapping(top.get("pool", {}), "pool")
     disp = r.mapping(top.get("dispatcher", {}), "dispatcher")
     tmux = r.mapping(top.get("tmux", {}), "tmux")
+    r.warn_unknown(top, "", SECTIONS)  # other sections are kept for plugins, unless a typo
     default_agent, agents = _agents(r, top.get("agents", {}))
     r.warn_unknown(pool, "pool", {"dedicated", "autonomous", "shared_projects_dir"})
     r.warn_unknown(disp, "dispatcher", set(_DISPATCHER_KEYS) | {"projects_dir"})
@@ -218,7 +225,7 @@ def parse_config(data: object, source: str, base_dir: Path) -> Config:
         source=source, dedicated=dedicated, autonomous=auto,
         projects_dirs=tuple(dict.fromkeys(dirs)), tmux=server,
         default_agent=default_agent, agents=agents,
-        extra={k: v for k, v in top.items() if k not in {"pool", "dispatcher", "tmux", "agents"}},
+        extra={k: v for k, v in top.items() if k not in SECTIONS},
         **kwargs,
     )
     names = cfg.session_names()
@@ -245,8 +252,15 @@ class _Reader:
         return {str(k): v for k, v in value.items()}
 
     def warn_unknown(self, section: Mapping[str, Any], name: str, known: set[str]) -> None:
+        """A key that looks like a typo of a known one is an error that names it; any other
+        unknown key is logged and ignored (a config file may be shared with other tools)."""
+        prefix = f"{name}." if name else ""
         for key in sorted(set(section) - known):
-            log.warning("%s: %s.%s: unknown key, ignored", self.source, name, key)
+            near = difflib.get_close_matches(key, sorted(known), n=1, cutoff=TYPO_CUTOFF)
+            if near:
+                raise self.fail(f"{prefix}{key}", f"unknown key; did you mean {near[0]!r}?")
+            if name:
+                log.warning("%s: %s%s: unknown key, ignored", self.source, prefix, key)
 
     def string(self, value: object, key: str) -> str:
         if not isinstance(value, str) or not value:

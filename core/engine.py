@@ -243,7 +243,7 @@ class Engine:
             log.info("session %s appeared in tmux", session.name)
         free = self.pool.free(present)
         # offered as idle: what held a pane at the last look is looked at again below
-        candidates = [replace(s.info(), state=IDLE) for s in free]
+        candidates = [replace(s.info(), state=IDLE, detail="") for s in free]
         settling = self.intake.earliest_settling()
         for task in self.queue:
             if settling is not None and settling < (task.arrival, task.order):
@@ -431,6 +431,7 @@ class Engine:
     def _write_status(self) -> None:
         self._status_pending = False
         sessions = [{"name": s.name, "kind": s.kind, "state": s.info().state,
+                     "detail": s.info().detail or None,
                      "project": str(s.project) if s.project else None,
                      "task": s.task.name if s.task else None,
                      "task_id": s.task.id if s.task else None, "model": s.model,

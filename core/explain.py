@@ -113,7 +113,8 @@ def _sessions(config: Config, snap: dict[str, Any] | None,
         rec = by_name.get(name, {})
         state = str(rec.get("state") or "idle")
         until = rec.get("cooldown_until")
-        info = SessionInfo(name, kind, project, state, rec.get("task"), agent)  # type: ignore[arg-type]
+        info = SessionInfo(name, kind, project, state, rec.get("task"), agent,  # type: ignore[arg-type]
+                           str(rec.get("detail") or ""))
         views.append(_SessionView(info, name in present,
                                   float(until) if isinstance(until, int | float) else None,
                                   str(rec.get("note") or "")))
@@ -229,10 +230,10 @@ def explain(config: Config, pm: PluginManager, ref: str,
             why = "missing in tmux (`dispatchd pool up` creates autonomous ones)"
         elif s.state in BUSY:
             why = f"busy ({s.state}) with {for_log(s.task or '?')}"
-        elif s.state.startswith("waiting for a person"):
-            why = f"{s.state} with {for_log(s.task or '?')}: {v.note}"
-        elif s.state.startswith(("busy (not dispatchd's", "agent missing")):
-            why = s.state + (f": {v.note}" if v.note else "")
+        elif s.state == "waiting_for_person":
+            why = f"{s.label()} with {for_log(s.task or '?')}: {v.note}"
+        elif s.state in ("busy", "agent_missing"):
+            why = s.label() + (f": {v.note}" if v.note else "")
         elif s.state == "cooldown" or (v.cooldown_until and v.cooldown_until > now):
             until = v.cooldown_until
             why = "in cooldown" + (f" until {_when(until)}" if until else "")

@@ -19,11 +19,31 @@ class SessionInfo:
     project: Path | None = None
     """The project of a dedicated session; None for an autonomous one."""
     state: str = "idle"
-    """``idle``, ``launching``, ``working`` or ``cooldown``."""
+    """One of :data:`SESSION_STATES` (policy hooks are offered ``idle`` sessions)."""
     task: str | None = None
     """Name of the task it is working on, if any."""
     agent: str | None = None
     """The agent the pool config gives this session (``None``: the default agent)."""
+    detail: str = ""
+    """What makes the state so, for people: ``not dispatchd's: make`` (``busy``), the agent
+    (``agent_missing``), the dialog (``waiting_for_person``)."""
+
+    def label(self) -> str:
+        """The state as ``status`` shows it: ``busy (not dispatchd's: make)``."""
+        return state_label(self.state, self.detail)
+
+
+SESSION_STATES = ("idle", "launching", "working", "finishing", "cooldown", "missing", "busy",
+                  "agent_missing", "waiting_for_person", "unknown")
+"""Every state a session can be in, as ``status --json`` gives it (docs/cli.md says what each
+means); ``detail`` says more for people."""
+_LABELS = {"agent_missing": "agent missing", "waiting_for_person": "waiting for a person"}
+
+
+def state_label(state: str, detail: str = "") -> str:
+    """``state`` and its ``detail`` in words: ``agent missing (claude)``."""
+    word = _LABELS.get(state, state)
+    return f"{word} ({detail})" if detail else word
 
 
 @dataclass(frozen=True)

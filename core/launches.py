@@ -240,9 +240,9 @@ class Launches:
             self.engine.survey.missing(session, session.profile, exc.program, exc.path, pane_id)
             log.info("%s goes back to its inbox untouched", for_log(task.name))
         elif isinstance(exc, PaneTaken):
-            session.unavailable = exc.occupant.describe()
+            session.unavailable = exc.occupant.state()
             log.info("session %s is %s; %s goes back to its inbox untouched", session.name,
-                     session.unavailable, for_log(task.name))
+                     exc.occupant.describe(), for_log(task.name))
         await self.failed(session, task, str(exc), counted=False)
 
     async def abandon(self, session: Session, task: Task) -> None:

@@ -17,6 +17,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from .hooktypes import state_label
+
 SHELL, OURS, PERSON, SELF, UNKNOWN = "shell", "dispatchd", "person", "self", "unknown"
 
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "fish", "ksh", "mksh", "oksh", "pdksh", "yash",
@@ -49,15 +51,18 @@ class Occupant:
     def free(self) -> bool:
         return self.kind in (SHELL, OURS)
 
-    def describe(self) -> str:
+    def state(self) -> tuple[str, str]:
+        """The session state this makes (see ``SESSION_STATES``), and its detail."""
         if self.kind == PERSON:
-            return f"busy (not dispatchd's: {self.detail})" if self.detail else \
-                "busy (not dispatchd's)"
+            return "busy", f"not dispatchd's: {self.detail}" if self.detail else "not dispatchd's"
         if self.kind == UNKNOWN:
-            return f"busy (not dispatchd's: {self.detail or 'cannot tell what runs there'})"
+            return "busy", f"not dispatchd's: {self.detail or 'cannot tell what runs there'}"
         if self.kind == SELF:
-            return "busy (dispatchd itself runs here)"
-        return "idle"
+            return "busy", "dispatchd itself runs here"
+        return "idle", ""
+
+    def describe(self) -> str:
+        return state_label(*self.state())
 
 
 def _stat(pid: int | str) -> tuple[str, int, int, int] | None:

@@ -59,9 +59,9 @@ class Session:
     """When (monotonic) the agent started to look idle on screen; 0 while it looks busy."""
     present: bool = True
     """Whether tmux has the session (as of the last look); ``missing`` otherwise."""
-    unavailable: str = ""
-    """Why this idle session takes no task now (``busy (not dispatchd's: make)``,
-    ``agent missing (claude)``), as ``status`` shows it; checked again every round."""
+    unavailable: tuple[str, str] = ("", "")
+    """Why this idle session takes no task now: its state and detail (``busy``, ``not
+    dispatchd's: make``; ``agent_missing``, ``claude``); checked again every round."""
     note: str = ""
     """What a person can do about the state (shown by ``status`` and ``explain``)."""
     waiting_for: str = ""
@@ -77,17 +77,17 @@ class Session:
         return (now if now is not None else time.time()) < self.cooldown_until
 
     def info(self) -> SessionInfo:
-        state = self.state
+        state, detail = self.state, ""
         if not self.present and state == IDLE:
             state = "missing"
         elif state == IDLE and self.in_cooldown():
             state = "cooldown"
-        elif state == IDLE and self.unavailable:
-            state = self.unavailable
+        elif state == IDLE and self.unavailable[0]:
+            state, detail = self.unavailable
         elif state == LAUNCHING and self.waiting_for:
-            state = f"waiting for a person ({self.waiting_for} dialog)"
+            state, detail = "waiting_for_person", f"{self.waiting_for} dialog"
         return SessionInfo(self.name, self.kind, self.project, state,
-                           self.task.name if self.task else None, self.agent)
+                           self.task.name if self.task else None, self.agent, detail)
 
     def assign(self, task: Task, state: str) -> None:
         self.state, self.task, self.since = state, task, time.time()

@@ -14,6 +14,7 @@ from . import __version__
 from .accounts import HOLDS_FILE
 from .config import Config
 from .holds import Hold, describe
+from .hooktypes import state_label
 from .pluginmanager import PluginManager
 from .statefile import StateDir
 from .store import QUEUE_DIR, STATES, FileStore
@@ -67,12 +68,14 @@ def collect_status(config: Config) -> dict[str, Any]:
     if sessions is None:
         present = _present_sessions(config)
         sessions = [{"name": n, "kind": k, "task": None, "model": None, "since": None,
-                     "state": "missing" if present is not None and n not in present
-                     else "unknown (daemon not running)"} for n, k in
+                     **({"state": "missing", "detail": None}
+                        if present is not None and n not in present
+                        else {"state": "unknown", "detail": "daemon not running"})} for n, k in
                     [(d.name, "dedicated") for d in config.dedicated]
                     + [(n, "autonomous") for n in config.autonomous.names()]]
     return {
-        "daemon": {"running": running, "pid": snap.get("pid") if running else None,
+        "daemon": {"running": running, "state": "running" if running else "not running",
+                   "pid": snap.get("pid") if running else None,
                    "updated": snap.get("updated")},
         "sessions": sessions,
         "projects": [{"path": str(p), "counts": store.counts(p)} for p in sorted(projects)],
@@ -123,7 +126,8 @@ def render_status(data: dict[str, Any]) -> str:
     d = data["daemon"]
     head = f"daemon: running (pid {d['pid']})" if d["running"] else "daemon: not running"
     sessions = _table(["SESSION", "KIND", "STATE", "TASK", "MODEL", "FOR"],
-                      [[s["name"], s["kind"], s["state"], for_log(s.get("task") or "-"),
+                      [[s["name"], s["kind"], state_label(s["state"], s.get("detail") or ""),
+                        for_log(s.get("task") or "-"),
                         s.get("model") or "-", ago(s.get("since"))] for s in data["sessions"]])
     states = list(STATES)
     projects = _table(["PROJECT", *[s.upper() for s in states]],

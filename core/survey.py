@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from .agents import AgentProfile, settings_for
+from .hooktypes import state_label
 from .occupant import OURS, PERSON, SELF, Occupant
 from .pool import IDLE, Session
 from .text import for_log
@@ -78,17 +79,17 @@ class Survey:
         if occupant.kind == OURS:
             occupant = await self._our_agent(session, pane, occupant)
         if not occupant.free:
-            session.unavailable, session.note = occupant.describe(), NOTES.get(
+            session.unavailable, session.note = occupant.state(), NOTES.get(
                 occupant.kind, NOTES[PERSON])
             if occupant.kind == SELF:
                 self._say_once(session.name, SELF, f"session {session.name}: {session.note}")
-            return session.unavailable
+            return occupant.describe()
         program = self.program_of(agent) if agent is not None else ""
         if agent is not None and program and not await self._finds(session, pane, program):
             self.missing(session, agent, program, self._missing_path.get(
                 (session.name, program), ""))
-            return session.unavailable
-        session.unavailable = session.note = ""
+            return state_label(*session.unavailable)
+        session.unavailable, session.note = ("", ""), ""
         return None
 
     async def _finds(self, session: Session, pane: PaneRef, program: str) -> bool:
@@ -117,7 +118,7 @@ class Survey:
         if pane_id:
             self._lookups[key] = (False, pane_id, time.time())
             self._missing_path[key] = path
-        session.unavailable = f"agent missing ({agent.name})"
+        session.unavailable = ("agent_missing", agent.name)
         session.note = (f"agent {agent.name!r} is not found in session {session.name}: "
                         f"{program!r} is not on its shell's PATH ({path or 'empty'}), nor "
                         f"found by a login shell there; put it on that PATH, or set "

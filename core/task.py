@@ -9,6 +9,7 @@ the file aside in ``failed/`` with that reason.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +26,8 @@ NAME_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 """What a model, agent or session name in frontmatter may look like: never an option."""
 
 MAX_FRONTMATTER = 16 * 1024
+FIELDS = ("title", "priority", "tags", "needs_claude_code", "model", "agent", "session")
+"""The frontmatter fields dispatchd reads; plugins may read others (``Task.meta``)."""
 """Frontmatter is a few fields; a larger block is refused before YAML parses it."""
 
 _FENCE = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*(?:\r?\n|\Z)", re.S | re.M)
@@ -66,6 +69,9 @@ class Task:
     attempts: int = 0
     """Failed launch attempts so far."""
     warnings: tuple[str, ...] = ()
+    lossy: bool = False
+    """Whether fields the producer wrote may be lost: the frontmatter is not valid YAML, is
+    not closed, or names a field that looks like a misspelt one (``validate`` fails it)."""
     meta: dict[str, Any] = field(default_factory=dict)
     """The whole frontmatter mapping, for plugins that read their own fields."""
 
@@ -128,9 +134,11 @@ def parse_task_text(text: str, *, id: str, name: str, project: Path, path: Path,
         raise TaskError(f"frontmatter is {len(front)} characters, more than {MAX_FRONTMATTER}")
     warnings: list[str] = []
     meta: dict[str, Any] = {}
+    lossy = False
     if front is None:
         _refuse_other_frontmatter(text)
         if text.startswith("---"):
+            lossy = True
             warnings.append("frontmatter is not closed by a '---' line: the whole file is the body")
         else:
             warnings.append("no frontmatter: the whole file is the body, priority default")
@@ -142,6 +150,7 @@ def parse_task_text(text: str, *, id: str, name: str, project: Path, path: Path,
         except RecursionError:
             raise TaskError("frontmatter refused: nested too deeply") from None
         except yaml.YAMLError as exc:
+            lossy = True
             warnings.append(f"frontmatter is not valid YAML ({_one_line(exc)}): "
                             "the whole file is the body")
             body, loaded = text, {}
@@ -151,8 +160,13 @@ def parse_task_text(text: str, *, id: str, name: str, project: Path, path: Path,
             raise TaskError(f"frontmatter must be a mapping of fields, got {type(loaded).__name__}")
         meta = loaded
     fields = _check_fields(meta)
+    for key in sorted(str(k) for k in meta if k not in FIELDS):
+        near = difflib.get_close_matches(key.lower(), FIELDS, n=1, cutoff=0.75)
+        if near:
+            lossy = True
+            warnings.append(f"unknown field {key!r}, ignored; did you mean {near[0]!r}?")
     return Task(id=id, name=name, project=project, path=path, body=body.strip(),
-                arrival=arrival, warnings=tuple(warnings), meta=meta, **fields)
+                arrival=arrival, warnings=tuple(warnings), lossy=lossy, meta=meta, **fields)
 
 
 def _check_fields(meta: dict[str, Any]) -> dict[str, Any]:

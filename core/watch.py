@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .config import Config
+from .hooktypes import state_label
 from .status import ago, collect_status, render_status
 from .store import STATES
 from .text import for_log
@@ -54,7 +55,8 @@ def _render(data: dict[str, Any]) -> Any:
     for header in ("session", "kind", "state", "task", "model", "for"):
         sessions.add_column(header)
     for s in data["sessions"]:
-        sessions.add_row(s["name"], s["kind"], s["state"], for_log(s.get("task") or "-"),
+        sessions.add_row(s["name"], s["kind"], state_label(s["state"], s.get("detail") or ""),
+                         for_log(s.get("task") or "-"),
                          s.get("model") or "-", ago(s.get("since")))
     projects = Table()
     projects.add_column("project")

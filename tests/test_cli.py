@@ -31,13 +31,39 @@ def test_validate_reports_each_file_and_exits_1_on_any_invalid(tmp_path):
     good.write_text("---\npriority: critical\nmodel: opus\n---\nbody")
     bad = tmp_path / "bad.md"
     bad.write_text("---\npriority: whenever\n---\nbody")
-    warn = tmp_path / "warn.md"
-    warn.write_text("---\ntitle: [x\n---\nbody")
-    ok = invoke("validate", str(good), str(warn))
+    plain = tmp_path / "plain.md"
+    plain.write_text("no frontmatter at all")
+    ok = invoke("validate", str(good), str(plain))
     assert ok.exit_code == 0 and "ok       " in ok.output and "warning  " in ok.output
     res = invoke("validate", str(good), str(bad))
     assert res.exit_code == 1
     assert f"invalid  {bad}: invalid field priority: 'whenever'" in res.output
+
+
+def test_validate_fails_a_file_that_would_lose_its_fields(tmp_path):
+    broken = tmp_path / "broken.md"
+    broken.write_text("---\npriority: high\ntitle: [x\n---\nbody")
+    typo = tmp_path / "typo.md"
+    typo.write_text("---\npriorty: high\njira: ABC-1\n---\nbody")  # jira: a plugin's field
+    res = invoke("validate", str(broken), str(typo))
+    assert res.exit_code == 1
+    assert f"invalid  {broken}: fields it sets would be lost: frontmatter is not valid" in res.output
+    assert ("unknown field 'priorty', ignored; did you mean 'priority'?" in res.output
+            and "jira" not in res.output)
+
+
+def test_validate_takes_folders_and_projects(tmp_path):
+    inbox = tmp_path / "p" / ".agent-queue" / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / "a.md").write_text("---\npriority: low\n---\nbody")
+    (inbox / ".hidden.md").write_text("not a task")
+    folder = tmp_path / "drafts"
+    folder.mkdir()
+    (folder / "b.md").write_text("---\npriority: whenever\n---\nbody")
+    res = invoke("validate", str(tmp_path / "p"), str(folder))
+    assert res.exit_code == 1, res.output
+    assert f"ok       {inbox / 'a.md'}: priority=low" in res.output
+    assert f"invalid  {folder / 'b.md'}" in res.output and "hidden" not in res.output
 
 
 def test_enqueue_writes_atomically_and_never_overwrites(tmp_path):
@@ -227,3 +253,29 @@ def test_enqueue_takes_an_inbox_for_its_project_and_refuses_unread_projects(tmp_
     assert "--force" in refused.output and not (elsewhere / ".agent-queue").exists()
     forced = invoke("-c", cfg, "enqueue", str(elsewhere), "--force", input="on purpose")
     assert forced.exit_code == 0, forced.output
+
+
+def test_session_states_are_a_fixed_documented_set():
+    """status --json gives a state from SESSION_STATES (the words in brackets go to detail),
+    and docs/cli.md explains every one."""
+    from dispatchd.hooktypes import SESSION_STATES, SessionInfo
+    from dispatchd.pool import Session
+
+    docs = (Path(__file__).parent.parent / "docs" / "cli.md").read_text()
+    for state in SESSION_STATES:
+        assert f"| `{state}` |" in docs, state
+    session = Session("s", "autonomous")
+    seen = {session.info().state}
+    session.present = False
+    seen.add(session.info().state)
+    session.present, session.unavailable = True, ("busy", "not dispatchd's: make")
+    seen.add(session.info().state)
+    assert session.info().label() == "busy (not dispatchd's: make)"
+    session.unavailable = ("agent_missing", "claude")
+    assert session.info().label() == "agent missing (claude)"
+    session.state, session.waiting_for = "launching", "folder trust"
+    info = session.info()
+    assert (info.state, info.detail) == ("waiting_for_person", "folder trust dialog")
+    assert seen | {info.state} <= set(SESSION_STATES)
+    assert SessionInfo("x", "autonomous", state="unknown",
+                       detail="daemon not running").label() == "unknown (daemon not running)"

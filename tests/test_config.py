@@ -82,9 +82,16 @@ def test_invalid_yaml_and_unknown_keys(tmp_path, caplog):
     path.write_text("pool: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(path)
-    path.write_text("dispatcher:\n  promt_timeout: 3s\n")
-    load_config(path)
-    assert "dispatcher.promt_timeout: unknown key" in caplog.text
+    path.write_text("dispatcher:\n  promt_timeout: 3s\n")  # a typo is an error that names the key
+    with pytest.raises(ConfigError, match=r"dispatcher\.promt_timeout: unknown key; did you mean "
+                                          r"'prompt_timeout'"):
+        load_config(path)
+    path.write_text("dispatch:\n  prompt_timeout: 3s\n")
+    with pytest.raises(ConfigError, match="dispatch: unknown key; did you mean 'dispatcher'"):
+        load_config(path)
+    path.write_text("dispatcher:\n  log_level: debug\nplugins:\n  x: 1\n")  # a shared file
+    assert load_config(path).extra == {"plugins": {"x": 1}}
+    assert "dispatcher.log_level: unknown key, ignored" in caplog.text
 
 
 def test_relative_paths_are_relative_to_the_config_file(tmp_path):

@@ -695,7 +695,7 @@ def test_a_startup_dialog_waits_for_a_person_and_the_task_goes_on(
     assert not agent_log.records("paste_into_dialog") and not agent_log.records("dialog_enter")
     status = json.loads(daemon.run_once("status", "--json").stdout)
     (session,) = status["sessions"]
-    assert session["state"] == "waiting for a person (folder trust dialog)"
+    assert (session["state"], session["detail"]) == ("waiting_for_person", "folder trust dialog")
     assert "answer it there" in session["note"]
     explained = daemon.run_once("status").stdout
     assert "waiting for a person" in explained

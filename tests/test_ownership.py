@@ -78,7 +78,8 @@ def test_a_persons_foreground_job_is_never_touched(tmp_path, tmux: TmuxServer,
     assert not [r for r in agent_log.submits() if r.get("dispatchd_session") == "auto-1"]
     state = wait_for(lambda: (s := _session_state(daemon, "auto-1"))["state"] != "idle" and s,
                      15, "auto-1 shown as busy")
-    assert state["state"] == "busy (not dispatchd's: sleep)", state
+    assert (state["state"], state["detail"]) == ("busy", "not dispatchd's: sleep"), state
+    assert "busy (not dispatchd's: sleep)" in daemon.run_once("status").stdout
     write_task(project, "waits.md", "waits for a free session")
     os.kill(job, signal.SIGTERM)  # the person's job ends: auto-1 becomes free
     wait_for(lambda: len(_done(project)) == 5, 30, "the next task done")
@@ -93,7 +94,7 @@ def test_a_half_typed_line_survives_a_dispatch(tmp_path, tmux: TmuxServer, agent
     wait_for(lambda: "half a thou" in tmux.screen("auto-1"), 10, "the typed line")
     daemon = make_daemon({"pool": _pool(2)}).start()
     write_task(project, "t0.md", "task 0")
-    wait_for(lambda: "busy (not dispatchd's" in str(_session_state(daemon, "auto-1")["state"]),
+    wait_for(lambda: _session_state(daemon, "auto-1")["state"] == "busy",
              20, "auto-1 shown as busy")
     why = daemon.run_once("explain", "t0.md").stdout
     assert "auto-1 (autonomous): busy (not dispatchd's: typed:" in why, why
@@ -146,7 +147,8 @@ def test_a_missing_agent_is_named_at_start_and_nothing_is_claimed_for_it(
     assert set(_sent_sessions(project)) == {"auto-1"}
     journal = (project / ".agent-queue" / "journal.jsonl").read_text()
     assert '"released"' not in journal and "LAUNCH-FAILED" not in daemon.log()
-    assert _session_state(daemon, "auto-2")["state"] == "agent missing (claude)"
+    missing = _session_state(daemon, "auto-2")
+    assert (missing["state"], missing["detail"]) == ("agent_missing", "claude")
     assert daemon.log().count("not found in session auto-2") == 1  # said once
 
 
@@ -154,8 +156,10 @@ def test_missing_sessions_show_as_missing(tmp_path, tmux: TmuxServer, make_daemo
     tmux.new_session("auto-1")
     daemon = make_daemon({"pool": _pool(2)})
     offline = json.loads(daemon.run_once("status", "--json").stdout)
-    assert [s["state"] for s in offline["sessions"]] == ["unknown (daemon not running)",
-                                                         "missing"]
+    assert offline["daemon"]["state"] == "not running"
+    assert [(s["state"], s["detail"]) for s in offline["sessions"]] == [
+        ("unknown", "daemon not running"), ("missing", None)]
+    assert "unknown (daemon not running)" in daemon.run_once("status").stdout
     daemon.start()
     wait_for(lambda: "started" in daemon.log(), 20, "started")
     time.sleep(0.5)
