@@ -147,6 +147,20 @@ class UnknownAgent(LookupError):
     """A task or the config names an agent no installed plugin provides."""
 
 
+def installed_agents(hook: Any, config: Config) -> AgentRegistry:
+    """The agent profiles the plugins register; every agent ``config`` names must be one of
+    them (else :class:`UnknownAgent`, naming the config key)."""
+    profiles: list[AgentProfile] = []
+    hook.register_agents(register=profiles.append)
+    if not profiles:
+        raise UnknownAgent("no plugin provides an agent (is the built-in 'claude' blocked?)")
+    registry = AgentRegistry(profiles)
+    for key, name in config.agent_names().items():
+        if name not in registry:
+            raise UnknownAgent(f"{config.source}: {key}: {registry.unknown(name)}")
+    return AgentRegistry(profiles, config.default_agent)
+
+
 class AgentRegistry:
     """The profiles the installed plugins registered, by name."""
 

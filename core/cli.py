@@ -48,11 +48,15 @@ class Context:
     @property
     def config(self) -> Config:
         if self._config is None:
+            from .agents import UnknownAgent, installed_agents
+
             try:
-                self._config = load_config(self.config_path)
-            except ConfigError as exc:
+                config = load_config(self.config_path)
+                installed_agents(self.pm.hook, config)  # the same check as the daemon's
+            except (ConfigError, UnknownAgent) as exc:
                 click.echo(f"dispatchd: invalid config: {exc}", err=True)
                 sys.exit(EXIT_CONFIG)
+            self._config = config
         return self._config
 
 
@@ -219,19 +223,27 @@ def validate(ctx: Context, files: tuple[Path, ...]) -> None:
 @cli.command()
 @click.argument("project", type=click.Path(path_type=Path, file_okay=False))
 @click.argument("source", required=False, type=click.File("r", encoding="utf-8"))
+@click.option("-m", "--message", "messages", multiple=True,
+              help="The task's text; repeat it for more paragraphs.")
+@click.option("--file", "text_file", type=click.File("r", encoding="utf-8"),
+              help="Read the task's text from this file (- for stdin); same as SOURCE.")
 @click.option("--name", help="File name in the inbox [default: from the title, or a timestamp].")
-@click.option("--title", help="Task title (frontmatter).")
-@click.option("--priority", type=click.Choice(["critical", "high", "default", "low"]))
+@click.option("--title", help="Task title (frontmatter) [default: the text's first line].")
+@click.option("--priority", type=click.Choice(["critical", "high", "default", "low"],
+                                              case_sensitive=False))
 @click.option("--model", help="Model override (frontmatter).")
 @click.option("--tag", "tags", multiple=True, help="A tag (frontmatter tags:); repeatable.")
 @click.option("--agent", help="The agent CLI to use (frontmatter agent:), e.g. codex.")
+@click.option("--session", help="Only this session may take it (frontmatter session:).")
 @click.option("--force", is_flag=True,
               help="Write it even though no daemon with this config reads that project.")
 @pass_ctx
-def enqueue(ctx: Context, project: Path, source: Any, name: str | None, title: str | None,
-            priority: str | None, model: str | None, tags: tuple[str, ...],
-            agent: str | None, force: bool) -> None:
-    """Add a task to PROJECT's inbox, atomically; the body comes from SOURCE or stdin.
+def enqueue(ctx: Context, project: Path, source: Any, messages: tuple[str, ...],
+            text_file: Any, name: str | None, title: str | None, priority: str | None,
+            model: str | None, tags: tuple[str, ...], agent: str | None, session: str | None,
+            force: bool) -> None:
+    """Add a task to PROJECT's inbox, atomically. Its text comes from -m, --file/SOURCE, or
+    stdin; options become frontmatter fields, merged with the text's own.
 
     PROJECT may also be given as its inbox (PROJECT/.agent-queue/inbox).
     """
@@ -242,10 +254,17 @@ def enqueue(ctx: Context, project: Path, source: Any, name: str | None, title: s
     if why:
         click.echo(f"dispatchd: {why}", err=True)
         sys.exit(EXIT_PROBLEM)
-    text = (source or click.get_text_stream("stdin")).read()
+    given = [g for g in (messages, source, text_file) if g]
+    if len(given) > 1:
+        raise click.UsageError("give the text one way: -m, --file or SOURCE")
+    stdin = click.get_text_stream("stdin")
+    if not given and stdin.isatty():
+        raise click.UsageError("no text: give it with -m TEXT or --file FILE, or pipe it in "
+                               "(enqueue reads stdin when it is not a terminal)")
+    text = "\n\n".join(messages) if messages else (source or text_file or stdin).read()
     try:
         path = enqueue_task(project, text, name=name, title=title, priority=priority, model=model,
-                            tags=tags, agent=agent)
+                            tags=tags, agent=agent, session=session)
     except EnqueueError as exc:
         click.echo(f"dispatchd: {exc}", err=True)
         sys.exit(EXIT_PROBLEM)

@@ -22,10 +22,11 @@ from typing import Any
 import pluggy
 
 from .accounts import AccountGuard
-from .agents import AgentProfile, AgentRegistry, UnknownAgent
+from .agents import AgentProfile, AgentRegistry, UnknownAgent, installed_agents
 from .callbacks import events_dir, peek_events
 from .completion import CompletionWatch
 from .config import Config
+from .dryrun import dry_run_pass
 from .faults import fault_point
 from .hooktypes import SessionInfo
 from .intake import Intake
@@ -72,6 +73,8 @@ class Engine:
         self.pool = Pool(config)
         self.queue = TaskQueue()
         self.dry_run = dry_run
+        self.dry_plans: list[tuple[str, str]] = []
+        """With ``dry_run``: (session, task id) of each dispatch it would make."""
         self._reload = reload
         """How SIGHUP reads the config again (None: SIGHUP is ignored)."""
         self.watcher = Watcher(self._notify_threadsafe, events_dir(config.state_dir))
@@ -89,15 +92,10 @@ class Engine:
 
     def agents_for(self, config: Config) -> AgentRegistry:
         """The installed agent profiles; every agent ``config`` names must be one of them."""
-        profiles: list[AgentProfile] = []
-        self.hook.register_agents(register=profiles.append)
-        if not profiles:
-            raise SetupError("no plugin provides an agent (is the built-in 'claude' blocked?)")
-        registry = AgentRegistry(profiles)
-        for key, name in config.agent_names().items():
-            if name not in registry:
-                raise SetupError(f"{config.source}: {key}: {registry.unknown(name)}")
-        return AgentRegistry(profiles, config.default_agent)
+        try:
+            return installed_agents(self.hook, config)
+        except UnknownAgent as exc:
+            raise SetupError(str(exc)) from None
 
     def use_config(self, config: Config) -> None:
         """Run on ``config`` from now on (a reload: see :mod:`dispatchd.reload`)."""
@@ -111,11 +109,7 @@ class Engine:
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         if self.dry_run:  # one decision pass over everything waiting; nothing moves or is typed
-            self.intake.discover()
-            for project in self.intake.projects:
-                for name in self.store.waiting_names(project):
-                    self.intake.ingest(project, name, settle=0.0)
-            await self.dispatch_round()
+            await dry_run_pass(self)
             return
         self.state.lock()
         events_dir(self.config.state_dir).mkdir(exist_ok=True)  # watched from the start
@@ -276,6 +270,7 @@ class Engine:
                         task=task, session=chosen, config=self.config, agent=agent)
                     log.info("DRY-RUN would dispatch session=%s task=%s model=%s", chosen.name,
                              for_log(task.name), model)
+                    self.dry_plans.append((chosen.name, task.id))
                     break
                 self.queue.remove(task)  # still "known": an event during the claim must not re-add it
                 session.assign(task, LAUNCHING)

@@ -54,21 +54,49 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60]
 
 
+def first_line_title(body: str) -> str:
+    """A title from the text's first non-blank line (Markdown heading marks dropped)."""
+    line = next((ln.strip() for ln in body.splitlines() if ln.strip()), "")
+    line = line.lstrip("#").strip()
+    return line if len(line) <= 72 else line[:71].rstrip() + "…"
+
+
+def task_text(body: str, fields: dict[str, object]) -> str:
+    """``body`` with ``fields`` in its frontmatter: added to the text's own frontmatter when it
+    has some (a field given twice with two values is refused, naming it), a new one else.
+    A text without a title gets one from its first line, so the daemon reads no bare file."""
+    if not body.strip() or not split_frontmatter(body)[1].strip():
+        raise EnqueueError("the task has no text: give it with -m TEXT, --file FILE, or on stdin")
+    own_front, rest = split_frontmatter(body)
+    own = parse_task_text(body, id="-", name="-", project=Path(), path=Path()).meta \
+        if own_front is not None else {}
+    for key, value in fields.items():
+        if key in own and own[key] != value:
+            raise EnqueueError(f"--{key} {value!r} disagrees with the text's own {key}: "
+                               f"{own[key]!r}; give it in one place")
+    fields = {k: v for k, v in fields.items() if k not in own}
+    if "title" not in own and "title" not in fields:
+        fields = {"title": first_line_title(rest), **fields}
+    front = yaml.safe_dump(fields, sort_keys=False, allow_unicode=True) if fields else ""
+    return f"---\n{front}{own_front or ''}---\n{rest}"
+
+
 def enqueue_task(project: Path, body: str, *, name: str | None = None, title: str | None = None,
                  priority: str | None = None, model: str | None = None,
-                 tags: tuple[str, ...] = (), agent: str | None = None) -> Path:
+                 tags: tuple[str, ...] = (), agent: str | None = None,
+                 session: str | None = None) -> Path:
     """Write a task to ``project``'s inbox and return its path."""
-    fields: dict[str, object] = {k: v for k, v in (("title", title), ("priority", priority),
-                                                   ("model", model), ("agent", agent)) if v}
+    fields: dict[str, object] = {k: v for k, v in (
+        ("title", title), ("priority", priority and priority.lower()), ("model", model),
+        ("agent", agent), ("session", session)) if v}
     if tags:
         fields["tags"] = list(tags)
-    text = body
-    if fields and split_frontmatter(body)[0] is not None:
-        raise EnqueueError("the text has its own frontmatter; put the fields there instead of "
-                           "using --title/--priority/--model/--tag/--agent")
-    if fields:
-        front = yaml.safe_dump(fields, sort_keys=False, allow_unicode=True)
-        text = f"---\n{front}---\n{body}"
+    try:
+        text = task_text(body, fields)
+    except TaskError as exc:
+        raise EnqueueError(f"invalid task: {exc}") from None
+    title = title or str(parse_task_text(text, id="-", name="-", project=Path(),
+                                         path=Path()).title)
     name = name or f"{_slug(title or '') or 'task'}-{time.strftime('%Y%m%d-%H%M%S')}.md"
     if not name.endswith(".md"):
         name += ".md"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,12 +22,13 @@ from .config import Config
 from .fsio import NotATaskFile, read_regular
 from .hooktypes import SessionInfo
 from .pluginmanager import PluginManager
+from .resolve import names_task
 from .statefile import StateDir
-from .status import daemon_running, holds_of, known_projects
+from .status import ago, daemon_running, holds_of, known_projects
 from .store import QUEUE_DIR, arrival_order, inbox_of, is_task_name, unsafe_inbox
 from .task import Task, TaskError, parse_task_text
 from .text import for_log
-from .tmux import TmuxTransport
+from .tmux import TmuxTransport, tmux_base
 from .transport import SessionTransport
 
 BUSY = {"launching", "working", "finishing"}
@@ -89,16 +91,36 @@ def waiting_tasks(config: Config, projects: set[Path]) -> tuple[list[Task], list
     return tasks, invalid
 
 
+def in_flight(state: StateDir, snap: dict[str, Any] | None, ref: str) -> list[str] | None:
+    """Where the task ``ref`` runs, in which phase and since when, if a session holds it (the
+    running daemon's snapshot; with none running, what ``inflight.json`` kept)."""
+    if snap is not None:
+        held = [(s.get("name"), s.get("task_id"), s.get("task"), s.get("state"), s.get("since"))
+                for s in snap.get("sessions", []) if isinstance(s, dict) and s.get("task")]
+    else:
+        held = [(name, r.get("task"), r.get("name"), r.get("phase"), r.get("since"))
+                for name, r in state.read_inflight().items() if isinstance(r, dict)]
+    for session, task_id, name, phase, since in held:
+        if isinstance(task_id, str) and isinstance(name, str) and names_task(ref, task_id, name):
+            lines = [f"task {name} (id {task_id}) is not waiting: session {session} has it, "
+                     f"{phase}" + (f", for {ago(since)}" if isinstance(since, int | float) else "")]
+            if snap is None:
+                lines.append("  (from inflight.json: no daemon runs; the next start looks at "
+                             "that session again)")
+            return [for_log(line) for line in lines]
+    return None
+
+
 def _find(tasks: list[Task], ref: str) -> Task:
     as_path = Path(ref).expanduser()
-    matches = [t for t in tasks if ref in (t.id, t.name)
+    matches = [t for t in tasks if names_task(ref, t.id, t.name)
                or ((as_path.is_absolute() or "/" in ref) and t.path.resolve() == as_path.resolve())]
     if not matches:
         raise ExplainError(f"{ref} is not waiting in the inbox of any known project")
     if len(matches) > 1:
         where = ", ".join(str(t.path) for t in matches)
         raise ExplainError(f"{ref} names {len(matches)} waiting tasks ({where}); "
-                           "give the task id or the file's path")
+                           "give more of the task id, or the file's path")
     return matches[0]
 
 
@@ -156,7 +178,13 @@ def explain(config: Config, pm: PluginManager, ref: str,
              if isinstance(w, dict)}
     tasks = [replace(t, id=str(w.get("id", t.id)), arrival=float(w.get("arrival", t.arrival)))
              if (w := known.get((str(t.project), t.name))) else t for t in tasks]
-    task = _find(tasks, ref)
+    try:
+        task = _find(tasks, ref)
+    except ExplainError:
+        found = in_flight(state, snap, ref)
+        if found is None:
+            raise
+        return found
 
     keyed = []
     for t in tasks:
@@ -227,7 +255,11 @@ def explain(config: Config, pm: PluginManager, ref: str,
     for v in views:
         s = v.info
         if not v.present:
-            why = "missing in tmux (`dispatchd pool up` creates autonomous ones)"
+            create = shlex.join([*tmux_base(config.tmux), "new-session", "-d", "-s", s.name,
+                                 *(["-c", str(s.project)] if s.project else [])])
+            why = f"missing in tmux (create it: `{create}`" + (
+                "; `dispatchd pool up --all` creates every autonomous session)"
+                if s.kind == "autonomous" else ")")
         elif s.state in BUSY:
             why = f"busy ({s.state}) with {for_log(s.task or '?')}"
         elif s.state == "waiting_for_person":

@@ -22,8 +22,20 @@ class ResolveError(Exception):
     """Nothing was moved; the message says why."""
 
 
+MIN_PREFIX = 4
+"""The shortest id prefix that names a task (as git's shortest hash prefix)."""
+
+
+def names_task(ref: str, task_id: str, name: str) -> bool:
+    """Whether ``ref`` names the task ``task_id`` (file ``name``): its id, a unique-enough
+    prefix of its id, or its file name (``fix.md``, or ``<id>.fix.md`` as stored)."""
+    return (ref in (task_id, name, f"{task_id}.{name}")
+            or (len(ref) >= MIN_PREFIX and task_id.startswith(ref)))
+
+
 def find_task(config: Config, task_id: str, projects: set[Path]) -> Path:
-    """The one file in ``indoubt/`` or ``failed/`` whose id (or file name) is ``task_id``."""
+    """The one file in ``indoubt/`` or ``failed/`` that ``task_id`` names (an id, an id prefix
+    of at least 4 characters, or a file name)."""
     found = []
     for project in sorted(projects):
         for state in ("indoubt", "failed"):
@@ -33,11 +45,13 @@ def find_task(config: Config, task_id: str, projects: set[Path]) -> Path:
             except OSError:
                 continue
             found += [folder / n for n in names if n.endswith(".md")
-                      and (n.startswith(f"{task_id}.") or n == task_id)]
+                      and names_task(task_id, *n.partition(".")[::2])]
     if not found:
         raise ResolveError(f"no task {task_id!r} in indoubt/ or failed/ of any project")
     if len(found) > 1:
-        raise ResolveError(f"{task_id!r} matches {len(found)} tasks; give the full id")
+        listed = ", ".join(p.name for p in found[:5]) + (", …" if len(found) > 5 else "")
+        raise ResolveError(f"{task_id!r} matches {len(found)} tasks ({listed}); give more of "
+                           "the id")
     return found[0]
 
 

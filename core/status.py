@@ -67,7 +67,8 @@ def collect_status(config: Config) -> dict[str, Any]:
     sessions = snap.get("sessions") if running else None
     if sessions is None:
         present = _present_sessions(config)
-        sessions = [{"name": n, "kind": k, "task": None, "model": None, "since": None,
+        inflight = state.read_inflight()
+        sessions = [{"name": n, "kind": k, **_kept(inflight.get(n)),
                      **({"state": "missing", "detail": None}
                         if present is not None and n not in present
                         else {"state": "unknown", "detail": "daemon not running"})} for n, k in
@@ -77,12 +78,31 @@ def collect_status(config: Config) -> dict[str, Any]:
         "daemon": {"running": running, "state": "running" if running else "not running",
                    "pid": snap.get("pid") if running else None,
                    "updated": snap.get("updated")},
+        "live": running,
         "sessions": sessions,
         "projects": [{"path": str(p), "counts": store.counts(p)} for p in sorted(projects)],
-        "waiting": snap.get("waiting", []) if running else [],
+        "waiting": snap.get("waiting", []) if running else _waiting_on_disk(config, projects),
         "in_flight": [s for s in sessions if s.get("task")],
         "holds": holds_of(config, snap if running else None),
     }
+
+
+def _kept(rec: object) -> dict[str, Any]:
+    """What ``inflight.json`` says a session had when the daemon stopped."""
+    if not isinstance(rec, dict):
+        return {"task": None, "task_id": None, "model": None, "since": None}
+    return {"task": rec.get("name"), "task_id": rec.get("task"), "model": rec.get("model"),
+            "since": rec.get("since"), "phase": rec.get("phase")}
+
+
+def _waiting_on_disk(config: Config, projects: set[Path]) -> list[dict[str, Any]]:
+    """The inboxes' tasks by priority, then arrival (what a daemon would start from)."""
+    from .explain import waiting_tasks
+
+    tasks, _ = waiting_tasks(config, projects)
+    tasks.sort(key=lambda t: (t.priority_rank, t.arrival, t.order, t.name))
+    return [{"id": t.id, "name": t.name, "project": str(t.project), "priority": t.priority,
+             "arrival": t.arrival} for t in tasks[:1000]]
 
 
 def holds_of(config: Config, snap: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -124,7 +144,8 @@ def ago(ts: float | None) -> str:
 
 def render_status(data: dict[str, Any]) -> str:
     d = data["daemon"]
-    head = f"daemon: running (pid {d['pid']})" if d["running"] else "daemon: not running"
+    head = (f"daemon: running (pid {d['pid']})" if d["running"] else
+            "daemon: not running (below: what inflight.json and the inboxes say; not live)")
     sessions = _table(["SESSION", "KIND", "STATE", "TASK", "MODEL", "FOR"],
                       [[s["name"], s["kind"], state_label(s["state"], s.get("detail") or ""),
                         for_log(s.get("task") or "-"),

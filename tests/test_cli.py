@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from harness import write_task
 
 from dispatchd.cli import EXIT_CONFIG, Context, cli
+from dispatchd.config import load_config
 from dispatchd.pluginmanager import get_plugin_manager
 
 
@@ -279,3 +280,110 @@ def test_session_states_are_a_fixed_documented_set():
     assert seen | {info.state} <= set(SESSION_STATES)
     assert SessionInfo("x", "autonomous", state="unknown",
                        detail="daemon not running").label() == "unknown (daemon not running)"
+
+
+def test_every_command_checks_the_agents_the_config_names(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(json.dumps({"agents": {"default": "claud"},
+                                "dispatcher": {"state_dir": str(tmp_path / "state")}}))
+    for args in (["status"], ["explain", "x.md"], ["resume"], ["stop"]):
+        res = invoke("-c", str(path), *args)
+        assert res.exit_code == 3, (args, res.output)
+        assert "agents.default: unknown agent 'claud'" in res.output, res.output
+
+
+def test_resolve_takes_an_id_prefix_or_a_file_name(tmp_path):
+    cfg = config(tmp_path)
+    failed = tmp_path / "projects" / "p" / ".agent-queue" / "failed"
+    failed.mkdir(parents=True)
+    (tmp_path / "projects" / "p" / ".agent-queue" / "inbox").mkdir()
+    for task_id, name in (("20260101T000000-aaaa11", "fix.md"), ("20260101T000000-aaab22", "b.md"),
+                          ("20260102T000000-cccc33", "c.md")):
+        (failed / f"{task_id}.{name}").write_text("x")
+    ambiguous = invoke("-c", cfg, "requeue", "20260101T000000-aaa")
+    assert ambiguous.exit_code == 1 and "matches 2 tasks" in ambiguous.output
+    short = invoke("-c", cfg, "requeue", "202")  # too short to name one: never a guess
+    assert short.exit_code == 1 and "no task" in short.output
+    by_prefix = invoke("-c", cfg, "requeue", "20260101T000000-aaaa")
+    assert by_prefix.exit_code == 0 and by_prefix.output.strip().endswith("inbox/fix.md")
+    by_name = invoke("-c", cfg, "requeue", "c.md")
+    assert by_name.exit_code == 0 and by_name.output.strip().endswith("inbox/c.md")
+    by_stored = invoke("-c", cfg, "requeue", "20260101T000000-aaab22.b.md")
+    assert by_stored.exit_code == 0, by_stored.output
+
+
+def test_enqueue_writes_a_title_merges_frontmatter_and_refuses_what_it_cannot_write(tmp_path):
+    project = tmp_path / "p"
+    project.mkdir()
+    inbox = project / ".agent-queue" / "inbox"
+    plain = invoke("enqueue", str(project), "--force", "--name", "a.md",
+                   "-m", "# Fix the login page", "-m", "It times out.")
+    assert plain.exit_code == 0, plain.output
+    text = (inbox / "a.md").read_text()
+    assert text.startswith("---\ntitle: Fix the login page\n---\n# Fix the login page\n\nIt times")
+    from dispatchd.task import parse_task_text
+
+    assert not parse_task_text(text, id="-", name="a.md", project=project,
+                               path=inbox / "a.md").warnings  # nothing for the daemon to warn about
+    merged = invoke("enqueue", str(project), "--force", "--name", "b.md", "--priority", "HIGH",
+                    "--session", "ccl-auto-1",
+                    input="---\ntitle: Own title\ntags: [x]\n---\nBody.\n")
+    assert merged.exit_code == 0, merged.output
+    fields = parse_task_text((inbox / "b.md").read_text(), id="-", name="b.md", project=project,
+                             path=inbox / "b.md")
+    assert (fields.title, fields.priority, fields.session, fields.tags) == (
+        "Own title", "high", "ccl-auto-1", ("x",))
+    clash = invoke("enqueue", str(project), "--force", "--priority", "low",
+                   input="---\npriority: high\n---\nBody.\n")
+    assert clash.exit_code == 1 and "--priority 'low' disagrees with the text's own priority: " \
+        "'high'" in clash.output
+    empty = invoke("enqueue", str(project), "--force", input="---\ntitle: t\n---\n\n")
+    assert empty.exit_code == 1 and "the task has no text" in empty.output
+    both = invoke("enqueue", str(project), "--force", "-m", "x", "--file", "-", input="y")
+    assert both.exit_code == 2 and "one way" in both.output
+
+
+def test_enqueue_on_a_terminal_says_how_to_give_the_text(tmp_path):
+    """Run as a person does, stdin a terminal: no silent wait for input."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    project = tmp_path / "p"
+    project.mkdir()
+    master, slave = pty.openpty()
+    try:
+        res = subprocess.run([sys.executable, "-m", "dispatchd", "enqueue", str(project),
+                              "--force"], stdin=slave, capture_output=True, text=True, timeout=30,
+                             env={**os.environ, "DISPATCHD_CONFIG": config(tmp_path)})
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert res.returncode == 2 and "no text: give it with -m TEXT" in res.stderr
+
+
+def test_status_and_explain_without_a_daemon_say_what_is_on_disk(tmp_path):
+    cfg = config(tmp_path)
+    project = tmp_path / "projects" / "p"
+    write_task(project, "low.md", "x", priority="low")
+    write_task(project, "high.md", "y", priority="high")
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "inflight.json").write_text(json.dumps({"w-1": {
+        "task": "20260101T000000-abcdef", "name": "busy.md", "phase": "working",
+        "since": 1.0, "model": "sonnet"}}))
+    data = json.loads(invoke("-c", cfg, "status", "--json").output)
+    assert data["live"] is False and data["daemon"]["state"] == "not running"
+    (w1,) = [s for s in data["sessions"] if s["name"] == "w-1"]
+    assert (w1["task"], w1["task_id"], w1["phase"]) == ("busy.md", "20260101T000000-abcdef",
+                                                       "working")
+    assert [t["name"] for t in data["waiting"]] == ["high.md", "low.md"]
+    table = invoke("-c", cfg, "status").output
+    assert "not live" in table and "busy.md" in table and "high.md" in table
+    from dispatchd.explain import explain
+
+    lines = explain(load_config(Path(cfg)), get_plugin_manager(entry_points=False), "20260101T")
+    assert lines[0].startswith("task busy.md (id 20260101T000000-abcdef) is not waiting: session "
+                               "w-1 has it, working, for ")
+    assert "from inflight.json" in lines[1]

@@ -284,6 +284,19 @@ def test_dry_run_decides_and_types_nothing(tmp_path, tmux: TmuxServer, agent_log
     assert (project / ".agent-queue" / "inbox" / "t.md").exists()
     assert (project / ".agent-queue" / "inbox" / "broken.md").exists()
     assert not agent_log.records()
+    assert "DRY-RUN summary: 1 project(s) watched, 1 task(s) waiting" in result.stderr
+    assert "would dispatch 1, 0 would wait" in result.stderr
+
+
+def test_dry_run_says_what_it_sees_when_there_is_nothing_to_do(tmp_path, tmux: TmuxServer,
+                                                               make_daemon):
+    _projects(tmp_path, "p")
+    tmux.new_session("auto-1")
+    daemon = make_daemon({"pool": _autonomous(2)})
+    result = daemon.run_once("-q", "run", "--dry-run")  # the summary is a warning: -q keeps it
+    assert result.returncode == 0, result.stderr
+    assert ("DRY-RUN summary: 1 project(s) watched, 0 task(s) waiting; 2 session(s) configured "
+            "(idle: auto-1; missing: auto-2); would dispatch 0, 0 would wait") in result.stderr
 
 
 def test_sigterm_during_a_launch_returns_the_task_and_a_restart_sends_it_once(

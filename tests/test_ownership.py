@@ -99,6 +99,8 @@ def test_a_half_typed_line_survives_a_dispatch(tmp_path, tmux: TmuxServer, agent
     why = daemon.run_once("explain", "t0.md").stdout
     assert "auto-1 (autonomous): busy (not dispatchd's: typed:" in why, why
     assert "auto-2 (autonomous): missing" in why, why
+    assert f"create it: `tmux -S {tmux.socket} new-session -d -s auto-2`" in why, why
+    assert "`dispatchd pool up --all` creates every autonomous session" in why
     tmux.new_session("auto-2")  # a free session appears: the tasks go there
     for i in (1, 2):
         write_task(project, f"t{i}.md", f"task {i}")
