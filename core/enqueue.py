@@ -93,10 +93,10 @@ def enqueue_task(project: Path, body: str, *, name: str | None = None, title: st
         fields["tags"] = list(tags)
     try:
         text = task_text(body, fields)
+        title = title or parse_task_text(text, id="-", name="-", project=Path(),
+                                         path=Path()).title
     except TaskError as exc:
         raise EnqueueError(f"invalid task: {exc}") from None
-    title = title or str(parse_task_text(text, id="-", name="-", project=Path(),
-                                         path=Path()).title)
     name = name or f"{_slug(title or '') or 'task'}-{time.strftime('%Y%m%d-%H%M%S')}.md"
     if not name.endswith(".md"):
         name += ".md"
