@@ -60,15 +60,28 @@ class AccountGuard:
         self.path = engine.config.state_dir / HOLDS_FILE
 
     def configure(self, config: Config) -> None:
-        """Back-off and storm-guard settings from ``config`` (also after a reload)."""
+        """Back-off and storm-guard settings from ``config`` (also after a reload: new storm
+        settings lift the storm guard's pauses, as ``dispatchd resume`` does)."""
         h = self.holds
         h.backoff, h.backoff_max = config.hold_backoff, max(config.hold_backoff,
                                                             config.hold_backoff_max)
-        h.storm_failures, h.storm_window = config.storm_failures, config.storm_window
+        storm = (config.storm_failures, config.storm_window)
+        if storm != (h.storm_failures, h.storm_window):
+            h.storm_failures, h.storm_window = storm
+            paused = [a for a, hold in h.holds.items() if hold.kind == "storm"]
+            for account in paused:
+                h.resume(account)
+                log.warning("%s: the storm guard's settings changed; dispatching to it again",
+                            account)
+            if paused:
+                self._changed()
 
-    def load(self) -> None:
+    def load(self, resume: bool = True) -> None:
+        """The holds a previous run left (and, with ``resume``, a person's resume request)."""
         with contextlib.suppress(OSError, ValueError):
             self.holds.load(json.loads(self.path.read_text()))
+        if not resume:
+            return
         self.take_resume_request()
         for account in self.holds.holds:
             log.warning("%s: %s (from before the restart)", account, self.holds.describe(account))
@@ -81,12 +94,13 @@ class AccountGuard:
         return self.holds.describe(account_of(agent))
 
     def claimed(self, agent: AgentProfile | None, task: Task) -> None:
-        if agent is not None:
-            self.holds.claimed(account_of(agent), task.id)
+        if agent is not None and self.holds.claimed(account_of(agent), task.id):
+            self._changed()
 
     def returned(self, task: Task) -> None:
         """The task went back before reaching the model: a probe may be another task."""
-        self.holds.returned(task.id)
+        if self.holds.returned(task.id):
+            self._changed()
 
     def finished(self, session: Session, task: Task, outcome: str) -> None:
         """A task ended: a probe that got through opens its account; failures are counted
@@ -99,7 +113,7 @@ class AccountGuard:
                         account, for_log(task.name))
             self._changed()
         elif outcome != "done":
-            self.holds.returned(task.id)  # a probe that failed on its own proves nothing
+            self.returned(task)  # a probe that failed on its own proves nothing
             if outcome == "failed" and (paused := self.holds.task_failed(account)):
                 log.warning("%s: %s. Look at failed/ for the reasons", account, paused)
                 self._changed()
@@ -132,6 +146,9 @@ class AccountGuard:
         except (OSError, ValueError, AttributeError):
             return
         path.unlink(missing_ok=True)
+        if not isinstance(wanted, list):
+            log.warning("%s: 'agents' is not a list; ignored", path)
+            return
         for agent in wanted:
             for account in self.holds.resume(None if agent == "*" else str(agent)):
                 log.warning("%s: resumed by request; dispatching to it again", account)
@@ -156,15 +173,21 @@ class AccountGuard:
         e = self.engine
         if session.task is not task or session.state == FINISHING:
             return
-        session.phase = e.phase_of(session)
-        session.state = FINISHING
+        before, session.phase = session.state, e.phase_of(session)
+        session.state = FINISHING  # neither free nor checked, and still on record until moved
         try:
             await e.launches.put_back(task, reason)
-        finally:
-            e.completion.forget(task.id)
-            session.free_up()
-            e.save_inflight()
-            e.wake()
+        except Exception as exc:  # it stays on record; failed/ (retried until moved) says why
+            log.exception("could not put %s back in its inbox", for_log(task.name))
+            session.state = before
+            await e.finish(session, "failed", f"{reason}, but it could not go back to its "
+                           f"inbox ({exc}); `dispatchd resolve {task.id} --retry` does it",
+                           task_id=task.id)
+            return
+        e.completion.forget(task.id)
+        session.free_up()
+        e.save_inflight()
+        e.wake()
         log.warning("%s goes back to its inbox: %s", for_log(task.name), reason)
 
     def _changed(self) -> None:

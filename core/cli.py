@@ -22,7 +22,7 @@ import click
 
 from . import __version__
 from .config import Config, ConfigError, load_config
-from .logsetup import setup_logging
+from .logsetup import let_go_of_a_dead_terminal, setup_logging
 from .pluginmanager import PluginManager, get_plugin_manager
 
 EXIT_PROBLEM, EXIT_CONFIG, EXIT_RUNNING = 1, 3, 4
@@ -179,6 +179,8 @@ def run(ctx: Context, dry_run: bool) -> None:
     except AlreadyRunning as exc:
         click.echo(f"dispatchd: {exc}", err=True)
         sys.exit(EXIT_RUNNING)
+    finally:
+        let_go_of_a_dead_terminal()
 
 
 @cli.command()
@@ -324,7 +326,8 @@ def stop(ctx: Context, timeout: float) -> None:
     if pid is None:
         click.echo(f"no dispatchd is running with state dir {ctx.config.state_dir}")
         return
-    os.kill(pid, signal.SIGTERM)
+    with contextlib.suppress(ProcessLookupError):  # it stopped meanwhile
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while state.owner() == pid:
         if time.monotonic() > deadline:

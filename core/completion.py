@@ -249,8 +249,9 @@ class CompletionWatch:
                     screen = await e.transport.capture(session.pane)
         found = await asyncio.to_thread(self._classify, screen, report, task,
                                         self.agent_of(session))
-        if found is None or session.task is not task or session.state != WORKING:
-            return False
+        if found is None or session.task is not task or session.state != WORKING or \
+                (report is None and session.name in self.reporting):
+            return False  # it changed meanwhile, or the agent's own report now decides
         await e.accounts.setback(session, task, found)
         return True
 

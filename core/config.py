@@ -197,11 +197,11 @@ def parse_config(data: object, source: str, base_dir: Path) -> Config:
     pool = r.mapping(top.get("pool", {}), "pool")
     disp = r.mapping(top.get("dispatcher", {}), "dispatcher")
     tmux = r.mapping(top.get("tmux", {}), "tmux")
-    r.warn_unknown(top, "", SECTIONS)  # other sections are kept for plugins, unless a typo
+    r.refuse_unknown(top, "", SECTIONS)  # other sections are kept for plugins, unless a typo
     default_agent, agents = _agents(r, top.get("agents", {}))
-    r.warn_unknown(pool, "pool", {"dedicated", "autonomous", "shared_projects_dir"})
-    r.warn_unknown(disp, "dispatcher", set(_DISPATCHER_KEYS) | {"projects_dir"})
-    r.warn_unknown(tmux, "tmux", {"socket_name", "socket_path"})
+    r.refuse_unknown(pool, "pool", {"dedicated", "autonomous", "shared_projects_dir"})
+    r.refuse_unknown(disp, "dispatcher", set(_DISPATCHER_KEYS) | {"projects_dir"})
+    r.refuse_unknown(tmux, "tmux", {"socket_name", "socket_path"})
 
     dedicated = tuple(_dedicated(r, pool.get("dedicated", [])))
     auto = _autonomous(r, pool.get("autonomous", {}))
@@ -251,16 +251,18 @@ class _Reader:
             raise self.fail(key or "<top>", f"expected a mapping, got {type(value).__name__}")
         return {str(k): v for k, v in value.items()}
 
-    def warn_unknown(self, section: Mapping[str, Any], name: str, known: set[str]) -> None:
-        """A key that looks like a typo of a known one is an error that names it; any other
-        unknown key is logged and ignored (a config file may be shared with other tools)."""
+    def refuse_unknown(self, section: Mapping[str, Any], name: str, known: set[str]) -> None:
+        """An unknown key of a section is an error, which names the known key it looks like.
+        At the top level (``name`` empty) only a near miss is: other sections are kept for
+        plugins, and for other tools sharing the file."""
         prefix = f"{name}." if name else ""
         for key in sorted(set(section) - known):
             near = difflib.get_close_matches(key, sorted(known), n=1, cutoff=TYPO_CUTOFF)
             if near:
                 raise self.fail(f"{prefix}{key}", f"unknown key; did you mean {near[0]!r}?")
             if name:
-                log.warning("%s: %s%s: unknown key, ignored", self.source, prefix, key)
+                raise self.fail(f"{prefix}{key}", "unknown key (known: "
+                                f"{', '.join(sorted(known))})")
 
     def string(self, value: object, key: str) -> str:
         if not isinstance(value, str) or not value:
@@ -303,7 +305,7 @@ def _dedicated(r: _Reader, value: object, key: str = "pool.dedicated") -> list[D
     out = []
     for i, item in enumerate(value):
         entry = r.mapping(item, f"{key}[{i}]")
-        r.warn_unknown(entry, f"{key}[{i}]", {"name", "project", "agent"})
+        r.refuse_unknown(entry, f"{key}[{i}]", {"name", "project", "agent"})
         if "name" not in entry or "project" not in entry:
             raise r.fail(f"{key}[{i}]", "needs both 'name' and 'project'")
         out.append(DedicatedSession(_session_name(r, entry["name"], f"{key}[{i}].name"),
@@ -315,7 +317,7 @@ def _dedicated(r: _Reader, value: object, key: str = "pool.dedicated") -> list[D
 
 def _autonomous(r: _Reader, value: object, key: str = "pool.autonomous") -> AutonomousPool:
     entry = r.mapping(value, key)
-    r.warn_unknown(entry, key, {"prefix", "start_index", "min", "max", "agent"})
+    r.refuse_unknown(entry, key, {"prefix", "start_index", "min", "max", "agent"})
     d = AutonomousPool()
     prefix = r.string(entry.get("prefix", d.prefix), f"{key}.prefix")
     _session_name(r, prefix, f"{key}.prefix")

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 
 async def dry_run_pass(engine: Engine) -> None:
+    engine.accounts.load(resume=False)  # a held agent gets nothing in a real run either
     engine.intake.discover()
     for project in engine.intake.projects:
         for name in engine.store.waiting_names(project):

@@ -102,7 +102,10 @@ class Engine:
         self.config = self.launcher.config = config
         self.agents = self.launcher.agents = self.agents_for(config)
         self.accounts.configure(config)
-        self.intake.discover()
+        try:
+            self.intake.discover()
+        except Exception:
+            log.exception("error looking for projects after a reload; the next scan retries")
         self.wake()
 
     # -- lifecycle -------------------------------------------------------

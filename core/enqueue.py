@@ -68,17 +68,31 @@ def task_text(body: str, fields: dict[str, object]) -> str:
     if not body.strip() or not split_frontmatter(body)[1].strip():
         raise EnqueueError("the task has no text: give it with -m TEXT, --file FILE, or on stdin")
     own_front, rest = split_frontmatter(body)
-    own = parse_task_text(body, id="-", name="-", project=Path(), path=Path()).meta \
-        if own_front is not None else {}
+    parsed = parse_task_text(body, id="-", name="-", project=Path(), path=Path())
+    if parsed.lossy:
+        raise EnqueueError("the text's own frontmatter would be lost: "
+                           + "; ".join(parsed.warnings))
+    own = parsed.meta if own_front is not None else {}
     for key, value in fields.items():
-        if key in own and own[key] != value:
+        if key in own and not _same(key, own[key], value):
             raise EnqueueError(f"--{key} {value!r} disagrees with the text's own {key}: "
                                f"{own[key]!r}; give it in one place")
     fields = {k: v for k, v in fields.items() if k not in own}
     if "title" not in own and "title" not in fields:
         fields = {"title": first_line_title(rest), **fields}
-    front = yaml.safe_dump(fields, sort_keys=False, allow_unicode=True) if fields else ""
-    return f"---\n{front}{own_front or ''}---\n{rest}"
+    if not fields:
+        return body  # its own frontmatter says it all: the text goes in unchanged
+    front = yaml.safe_dump({**fields, **own}, sort_keys=False, allow_unicode=True)
+    return f"---\n{front}---\n{rest}"
+
+
+def _same(key: str, own: object, given: object) -> bool:
+    """Whether a field the text sets says what the option says (as the daemon reads both)."""
+    if key == "priority":
+        return str(own).lower() == str(given).lower()
+    if key == "tags":
+        return ([own] if isinstance(own, str) else own) == given
+    return own == given
 
 
 def enqueue_task(project: Path, body: str, *, name: str | None = None, title: str | None = None,

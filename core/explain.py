@@ -38,6 +38,10 @@ class ExplainError(Exception):
     """The task is not waiting (or the name is ambiguous)."""
 
 
+class AmbiguousTask(ExplainError):
+    """The reference names more than one task."""
+
+
 @dataclass
 class _SessionView:
     info: SessionInfo
@@ -100,15 +104,20 @@ def in_flight(state: StateDir, snap: dict[str, Any] | None, ref: str) -> list[st
     else:
         held = [(name, r.get("task"), r.get("name"), r.get("phase"), r.get("since"))
                 for name, r in state.read_inflight().items() if isinstance(r, dict)]
-    for session, task_id, name, phase, since in held:
-        if isinstance(task_id, str) and isinstance(name, str) and names_task(ref, task_id, name):
-            lines = [f"task {name} (id {task_id}) is not waiting: session {session} has it, "
-                     f"{phase}" + (f", for {ago(since)}" if isinstance(since, int | float) else "")]
-            if snap is None:
-                lines.append("  (from inflight.json: no daemon runs; the next start looks at "
-                             "that session again)")
-            return [for_log(line) for line in lines]
-    return None
+    matches = [h for h in held if isinstance(h[1], str) and isinstance(h[2], str)
+               and names_task(ref, h[1], h[2])]
+    if len(matches) > 1:
+        raise AmbiguousTask(f"{ref} names {len(matches)} running tasks "
+                            f"({', '.join(str(m[2]) for m in matches)}); give more of the id")
+    if not matches:
+        return None
+    session, task_id, name, phase, since = matches[0]
+    lines = [f"task {name} (id {task_id}) is not waiting: session {session} has it, {phase}"
+             + (f", for {ago(since)}" if isinstance(since, int | float) else "")]
+    if snap is None:
+        lines.append("  (from inflight.json: no daemon runs; the next start looks at that "
+                     "session again)")
+    return [for_log(line) for line in lines]
 
 
 def _find(tasks: list[Task], ref: str) -> Task:
@@ -119,7 +128,7 @@ def _find(tasks: list[Task], ref: str) -> Task:
         raise ExplainError(f"{ref} is not waiting in the inbox of any known project")
     if len(matches) > 1:
         where = ", ".join(str(t.path) for t in matches)
-        raise ExplainError(f"{ref} names {len(matches)} waiting tasks ({where}); "
+        raise AmbiguousTask(f"{ref} names {len(matches)} waiting tasks ({where}); "
                            "give more of the task id, or the file's path")
     return matches[0]
 
@@ -180,6 +189,8 @@ def explain(config: Config, pm: PluginManager, ref: str,
              if (w := known.get((str(t.project), t.name))) else t for t in tasks]
     try:
         task = _find(tasks, ref)
+    except AmbiguousTask:
+        raise
     except ExplainError:
         found = in_flight(state, snap, ref)
         if found is None:

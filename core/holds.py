@@ -137,17 +137,21 @@ class AccountHolds:
         hold.sessions.add(session)
         return hold
 
-    def claimed(self, account: str, task_id: str) -> None:
-        """A task was claimed for ``account``: while held, it is the probe."""
+    def claimed(self, account: str, task_id: str) -> bool:
+        """A task was claimed for ``account``: while held, it is the probe (True then)."""
         hold = self.holds.get(account)
-        if hold is not None and hold.kind != "storm":
-            hold.probe = task_id
+        if hold is None or hold.kind == "storm":
+            return False
+        hold.probe = task_id
+        return True
 
-    def returned(self, task_id: str) -> None:
-        """A task went back untried (its launch failed): the probe may be another task."""
-        for hold in self.holds.values():
-            if hold.probe == task_id:
-                hold.probe = None
+    def returned(self, task_id: str) -> bool:
+        """A task went back untried (its launch failed): the probe may be another task.
+        True when it was a probe."""
+        probes = [hold for hold in self.holds.values() if hold.probe == task_id]
+        for hold in probes:
+            hold.probe = None
+        return bool(probes)
 
     def got_through(self, account: str, task_id: str) -> bool:
         """``task_id`` reached the model and ended (done, or failed on its own): if it was the
@@ -160,13 +164,13 @@ class AccountHolds:
 
     def task_failed(self, account: str) -> str | None:
         """Count a task that failed; a storm of them pauses the account (the warning, once)."""
-        if self.storm_failures <= 0:
-            return None
+        if self.storm_failures <= 0 or account in self.holds:
+            return None  # a held account's failures are its setbacks, not a storm
         now, times = self.clock(), self._failures[account]
         times.append(now)
         while times and times[0] < now - self.storm_window:
             times.popleft()
-        if len(times) < self.storm_failures or self.holds.get(account, Hold("", "")).kind == "storm":
+        if len(times) < self.storm_failures:
             return None
         times.clear()
         self.holds[account] = Hold("storm", f"{self.storm_failures} tasks failed within "

@@ -75,6 +75,7 @@ class Launches:
             claimed = await self._move(e.store.claim, task)
             if claimed is None:
                 log.info("task %s was taken elsewhere before its claim", for_log(task.name))
+                e.accounts.returned(task)
                 session.free_up()
                 return
             task = claimed
@@ -126,6 +127,7 @@ class Launches:
         except (PaneTaken, ProgramNotFound) as exc:  # raised before anything was typed
             await self.not_taken(session, task, exc)
         except ClaimedInvalid as exc:
+            e.accounts.returned(task)
             session.free_up()
             e.notify("on_task_finished", task=exc.task, session=None, outcome="failed",
                      reason=str(exc))
@@ -251,6 +253,7 @@ class Launches:
         if task.path.parent.name in ("claimed", "sent"):
             e.store.release(task)
             e.intake.forget(task.project, task.name)  # read again at the next start
+        e.accounts.returned(task)
         session.free_up()
         e.save_inflight()
         if pane is not None:

@@ -8,6 +8,7 @@ every line. A log file is reopened when logrotate moves it away.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import os
@@ -24,9 +25,24 @@ class TerminalHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def handleError(self, record: logging.LogRecord) -> None:
         if isinstance(sys.exc_info()[1], OSError):
-            self.setStream(open(os.devnull, "w"))  # noqa: SIM115 - kept as the stream
+            # not setStream(): it flushes the dead stream first, which fails again
+            self.stream = open(os.devnull, "w")  # noqa: SIM115 - kept as the stream
             return
         super().handleError(record)
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError):  # the terminal is gone; the next write goes nowhere
+            super().flush()
+
+
+def let_go_of_a_dead_terminal() -> None:
+    """At exit: stdout or stderr on a terminal that is gone would fail Python's last flush,
+    which makes the exit status 120 after a clean stop; they are swapped for nothing."""
+    for name in ("stdout", "stderr"):
+        try:
+            getattr(sys, name).flush()
+        except (OSError, ValueError):
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 - Python closes it at exit
 
 
 def setup_logging(level: int, log_format: str, log_file: Path | None, verbose: int) -> None:

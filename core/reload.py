@@ -22,9 +22,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-AT_START = ("dedicated", "autonomous", "tmux", "state_dir", "watch_events")
-"""Config fields read once at start (what ``pool``, ``tmux``, ``state_dir`` and
-``watch_events`` set up)."""
+AT_START = ("dedicated", "autonomous", "tmux", "state_dir", "watch_events", "max_task_bytes",
+            "shell_prompt")
+"""Config fields read once at start (what the pool, the task store and the tmux transport
+are built with)."""
 
 
 def reload_config(engine: Engine, load: Callable[[], Config]) -> bool:

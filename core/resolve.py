@@ -23,14 +23,20 @@ class ResolveError(Exception):
 
 
 MIN_PREFIX = 4
-"""The shortest id prefix that names a task (as git's shortest hash prefix)."""
+"""The shortest prefix of an id's random part that names a task (as git's shortest hash)."""
 
 
 def names_task(ref: str, task_id: str, name: str) -> bool:
-    """Whether ``ref`` names the task ``task_id`` (file ``name``): its id, a unique-enough
-    prefix of its id, or its file name (``fix.md``, or ``<id>.fix.md`` as stored)."""
-    return (ref in (task_id, name, f"{task_id}.{name}")
-            or (len(ref) >= MIN_PREFIX and task_id.startswith(ref)))
+    """Whether ``ref`` names the task ``task_id`` (file ``name``): its id, its file name
+    (``fix.md``, or ``<id>.fix.md`` as stored), or a prefix of the id that reaches into its
+    random part (``20261124T140210-0c4e``), or of the random part alone (``0c4e``), 4
+    characters at least. Ids start with the time they were first seen, so a shorter
+    prefix (the year) would name most tasks."""
+    if ref in (task_id, name, f"{task_id}.{name}"):
+        return True
+    stamp, _, random = task_id.rpartition("-")
+    return (len(ref) > len(stamp) + MIN_PREFIX and task_id.startswith(ref)) or \
+        (len(ref) >= MIN_PREFIX and bool(random) and random.startswith(ref))
 
 
 def find_task(config: Config, task_id: str, projects: set[Path]) -> Path:

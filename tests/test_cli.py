@@ -297,19 +297,20 @@ def test_resolve_takes_an_id_prefix_or_a_file_name(tmp_path):
     failed = tmp_path / "projects" / "p" / ".agent-queue" / "failed"
     failed.mkdir(parents=True)
     (tmp_path / "projects" / "p" / ".agent-queue" / "inbox").mkdir()
-    for task_id, name in (("20260101T000000-aaaa11", "fix.md"), ("20260101T000000-aaab22", "b.md"),
+    for task_id, name in (("20260101T000000-aaaa11", "fix.md"), ("20260101T000000-aaaa22", "b.md"),
                           ("20260102T000000-cccc33", "c.md")):
         (failed / f"{task_id}.{name}").write_text("x")
-    ambiguous = invoke("-c", cfg, "requeue", "20260101T000000-aaa")
+    ambiguous = invoke("-c", cfg, "requeue", "aaaa")
     assert ambiguous.exit_code == 1 and "matches 2 tasks" in ambiguous.output
-    short = invoke("-c", cfg, "requeue", "202")  # too short to name one: never a guess
-    assert short.exit_code == 1 and "no task" in short.output
-    by_prefix = invoke("-c", cfg, "requeue", "20260101T000000-aaaa")
+    for vague in ("2026", "20260101T000000-aaa", "aaa"):  # the time alone, or too little: no
+        res = invoke("-c", cfg, "requeue", vague)
+        assert res.exit_code == 1 and "no task" in res.output, vague
+    by_prefix = invoke("-c", cfg, "requeue", "20260101T000000-aaaa1")
     assert by_prefix.exit_code == 0 and by_prefix.output.strip().endswith("inbox/fix.md")
+    by_random = invoke("-c", cfg, "requeue", "aaaa2")
+    assert by_random.exit_code == 0 and by_random.output.strip().endswith("inbox/b.md")
     by_name = invoke("-c", cfg, "requeue", "c.md")
     assert by_name.exit_code == 0 and by_name.output.strip().endswith("inbox/c.md")
-    by_stored = invoke("-c", cfg, "requeue", "20260101T000000-aaab22.b.md")
-    assert by_stored.exit_code == 0, by_stored.output
 
 
 def test_enqueue_writes_a_title_merges_frontmatter_and_refuses_what_it_cannot_write(tmp_path):
@@ -337,6 +338,15 @@ def test_enqueue_writes_a_title_merges_frontmatter_and_refuses_what_it_cannot_wr
                    input="---\npriority: high\n---\nBody.\n")
     assert clash.exit_code == 1 and "--priority 'low' disagrees with the text's own priority: " \
         "'high'" in clash.output
+    flow = invoke("enqueue", str(project), "--force", "--name", "c.md", "--priority", "high",
+                  "--tag", "a", input="---\n{priority: High, tags: a}\n---\nFlow style.\n")
+    assert flow.exit_code == 0, flow.output  # the same values, written another way
+    task = parse_task_text((inbox / "c.md").read_text(), id="-", name="c.md", project=project,
+                           path=inbox / "c.md")
+    assert (task.title, task.priority, task.tags, task.lossy) == ("Flow style.", "high", ("a",),
+                                                                  False)
+    unclosed = invoke("enqueue", str(project), "--force", input="---\npriority: high\nBody.\n")
+    assert unclosed.exit_code == 1 and "frontmatter would be lost" in unclosed.output
     empty = invoke("enqueue", str(project), "--force", input="---\ntitle: t\n---\n\n")
     assert empty.exit_code == 1 and "the task has no text" in empty.output
     both = invoke("enqueue", str(project), "--force", "-m", "x", "--file", "-", input="y")
@@ -383,7 +393,7 @@ def test_status_and_explain_without_a_daemon_say_what_is_on_disk(tmp_path):
     assert "not live" in table and "busy.md" in table and "high.md" in table
     from dispatchd.explain import explain
 
-    lines = explain(load_config(Path(cfg)), get_plugin_manager(entry_points=False), "20260101T")
+    lines = explain(load_config(Path(cfg)), get_plugin_manager(entry_points=False), "abcd")
     assert lines[0].startswith("task busy.md (id 20260101T000000-abcdef) is not waiting: session "
                                "w-1 has it, working, for ")
     assert "from inflight.json" in lines[1]

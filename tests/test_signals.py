@@ -82,10 +82,10 @@ def test_a_closed_terminal_is_survived_and_stop_waits_for_the_clean_stop(
         os.setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
+    env = {k: v for k, v in daemon.env.items() if k != "PYTHONUNBUFFERED"}  # as in a terminal
     proc = subprocess.Popen([sys.executable, "-m", "dispatchd", "-v", "-c",
                              str(daemon.config_path), "run"], stdin=slave, stdout=slave,
-                            stderr=slave, env=daemon.env, cwd=tmp_path,
-                            preexec_fn=controlling_tty)
+                            stderr=slave, env=env, cwd=tmp_path, preexec_fn=controlling_tty)
     os.close(slave)
     try:
         seen = b""
@@ -96,8 +96,10 @@ def test_a_closed_terminal_is_survived_and_stop_waits_for_the_clean_stop(
         os.close(master)  # the terminal window closes
         time.sleep(1.0)
         assert proc.poll() is None, "the daemon died with its terminal"
-        write_task(project, "t.md", "after the terminal closed")
+        write_task(project, "t.md", "after the terminal closed")  # logs a line or two at least
         wait_for(lambda: _done(project), 20, "the task done with no terminal")
+        write_task(project, "u.md", "and the next one")
+        wait_for(lambda: len(_done(project)) == 2, 20, "the next task done too")
         stopped = daemon.run_once("stop")
         assert stopped.returncode == 0, stopped.stderr
         assert f"stopped dispatchd (pid {proc.pid})" in stopped.stdout
