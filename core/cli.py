@@ -23,7 +23,7 @@ import click
 from . import __version__
 from .config import Config, ConfigError, load_config
 from .logsetup import let_go_of_a_dead_terminal, setup_logging
-from .pluginmanager import PluginManager, get_plugin_manager
+from .pluginmanager import PluginManager, get_plugin_manager, load_file_plugins
 
 EXIT_PROBLEM, EXIT_CONFIG, EXIT_RUNNING = 1, 3, 4
 
@@ -52,6 +52,7 @@ class Context:
 
             try:
                 config = load_config(self.config_path)
+                load_file_plugins(self.pm, config.plugin_files)
                 installed_agents(self.pm.hook, config)  # the same check as the daemon's
             except (ConfigError, UnknownAgent) as exc:
                 click.echo(f"dispatchd: invalid config: {exc}", err=True)
@@ -401,9 +402,10 @@ def status(ctx: Context, as_json: bool, watch: bool, interval: float,
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_ctx
 def plugins(ctx: Context, as_json: bool) -> None:
-    """Installed plugins: name, version, hooks, status."""
+    """Installed plugins (and the config's plugin files): name, version, hooks, status."""
     from .status import plugin_rows, render_plugins
 
+    ctx.config  # noqa: B018 - loads the plugin files the config names
     rows = plugin_rows(ctx.pm)
     click.echo(json.dumps(rows, indent=2) if as_json else render_plugins(rows))
 

@@ -30,7 +30,7 @@ AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 """An agent profile's name (``agent: codex``): never an option, never a path."""
 
 
-SECTIONS = {"pool", "dispatcher", "tmux", "agents"}
+SECTIONS = {"pool", "dispatcher", "tmux", "agents", "plugins"}
 TYPO_CUTOFF = 0.8
 """How alike (difflib's ratio) an unknown key must be to a known one to count as its typo."""
 
@@ -132,8 +132,10 @@ class Config:
     )
     state_dir: Path = field(default_factory=lambda: default_state_dir())
     tmux: TmuxServer = field(default_factory=TmuxServer)
+    plugin_files: tuple[Path, ...] = ()
+    """``plugins:``: Python files loaded as plugins, after the installed ones."""
     extra: Mapping[str, Any] = field(default_factory=dict)
-    """Sections this version does not know (kept for plugins, e.g. ``plugins:``)."""
+    """Sections this version does not know (kept for plugins to read their settings)."""
 
     def session_names(self) -> list[str]:
         """Every session dispatchd may touch, dedicated first (S5)."""
@@ -225,6 +227,7 @@ def parse_config(data: object, source: str, base_dir: Path) -> Config:
         source=source, dedicated=dedicated, autonomous=auto,
         projects_dirs=tuple(dict.fromkeys(dirs)), tmux=server,
         default_agent=default_agent, agents=agents,
+        plugin_files=_plugin_files(r, top.get("plugins")),
         extra={k: v for k, v in top.items() if k not in SECTIONS},
         **kwargs,
     )
@@ -338,6 +341,21 @@ def _agent_name(r: _Reader, value: object, key: str) -> str:
     if not AGENT_NAME.match(name):
         raise r.fail(key, f"{name!r} is not an agent name (letters, digits, '.', '_', '-')")
     return name
+
+
+def _plugin_files(r: _Reader, value: object) -> tuple[Path, ...]:
+    """``plugins: [policy.py, ~/dispatchd/site.py]``: existing ``.py`` files."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise r.fail("plugins", f"expected a list of .py files, got {type(value).__name__}")
+    out = []
+    for i, item in enumerate(value):
+        path = r.path(item, f"plugins[{i}]")
+        if path.suffix != ".py" or not path.is_file():
+            raise r.fail(f"plugins[{i}]", f"{path} is not a .py file")
+        out.append(path)
+    return tuple(dict.fromkeys(out))
 
 
 def _agents(r: _Reader, value: object) -> tuple[str | None, dict[str, AgentSettings]]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -93,6 +95,8 @@ class PluginManager(pluggy.PluginManager):
         self.load_failures: list[LoadFailure] = []
         self.distributions: dict[str, tuple[str, str]] = {}
         """Plugin name → (distribution, version) for plugins loaded from entry points."""
+        self.files: dict[str, Path] = {}
+        """Plugin name → the file it was loaded from (``plugins:`` in the config)."""
 
 
 def get_plugin_manager(
@@ -120,6 +124,37 @@ def get_plugin_manager(
     if os.environ.get(TRACE_ENV, "") not in ("", "0"):
         trace_hooks(pm)
     return pm
+
+
+def load_file_plugins(pm: PluginManager, paths: Iterable[Path]) -> None:
+    """Register the plugin files a config names (``plugins: [policy.py]``), each under its
+    file's stem. One that fails to load is logged and listed, as an installed one would be."""
+    for path in paths:
+        name = path.stem
+        if pm.files.get(name) == path or pm.is_blocked(name):
+            continue
+        if pm.get_plugin(name) is not None:
+            error = f"its name {name!r} is taken by another plugin; rename the file"
+            log.error("plugin file %s is skipped: %s", path, error)
+            pm.load_failures.append(LoadFailure(name, str(path), error))
+            continue
+        try:
+            spec = importlib.util.spec_from_file_location(f"dispatchd_file_plugin_{name}", path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load {path}")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            pm.register(module, name=name)
+            pm.check_pending()
+        except Exception as exc:
+            if pm.has_plugin(name):
+                pm.unregister(name=name)
+            log.error("plugin file %s failed to load and is skipped: %s: %s", path,
+                      type(exc).__name__, exc)
+            pm.load_failures.append(LoadFailure(name, str(path), f"{type(exc).__name__}: {exc}"))
+            continue
+        pm.files[name] = path
+        log.debug("loaded plugin file %s", path)
 
 
 def _load_entry_points(pm: PluginManager, allowed: set[str] | None) -> list[LoadFailure]:

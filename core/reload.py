@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 AT_START = ("dedicated", "autonomous", "tmux", "state_dir", "watch_events", "max_task_bytes",
-            "shell_prompt")
+            "shell_prompt", "plugin_files")
 """Config fields read once at start (what the pool, the task store and the tmux transport
 are built with)."""
 

@@ -194,9 +194,12 @@ def plugin_rows(pm: PluginManager) -> list[dict[str, Any]]:
         builtin = getattr(plugin, "__name__", "").startswith("dispatchd.plugins.")
         package, version = pm.distributions.get(name, ("dispatchd", __version__) if builtin
                                                 else (None, None))
+        if name in pm.files:
+            package = str(pm.files[name])
         rows.append({"name": name, "package": package, "version": version, "hooks": hooks,
                      "agents": agents.get(name, []),
-                     "status": "active" + (" (built-in)" if builtin else "")})
+                     "status": "active" + (" (built-in)" if builtin else
+                                           " (file)" if name in pm.files else "")})
     for failure in pm.load_failures:
         rows.append({"name": failure.name, "package": failure.dist, "version": None, "hooks": [],
                      "agents": [], "status": f"failed to load: {failure.error}"})

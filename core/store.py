@@ -253,7 +253,7 @@ class FileStore:
         except (TaskError, NotATaskFile, UnicodeDecodeError, OSError) as exc:
             reason = f"changed while being claimed: {exc}"
             raise ClaimedInvalid(reason, self.finish(task.moved(dst), "failed", reason)) from None
-        return fresh.moved(dst, attempts=task.attempts)
+        return fresh.moved(dst, attempts=task.attempts, order=task.order)
 
     def release(self, task: Task, reason: str | None = None) -> Task:
         """claimed → inbox after a launch that typed nothing (or sent → inbox after a turn the
@@ -400,7 +400,8 @@ class FileStore:
                 live.add((st.st_ino, st.st_mtime_ns))
         table = {k: v for k, v in table.items() if k in live}
         body = "".join(json.dumps({"ino": k[0], "mtime_ns": k[1], "id": v.id, "seen": v.seen,
-                                   "attempts": v.attempts}) + "\n" for k, v in table.items())
+                                   "attempts": v.attempts, "order": list(v.order)}) + "\n"
+                       for k, v in table.items())
         write_atomic(path, body.encode(), durable=False)
         return table
 

@@ -11,6 +11,9 @@
 :func:`decide` runs the same hooks, in the same order, as one dispatch of
 the daemon (``select_session``, ``choose_model``, ``agent_command``,
 ``build_message``), so what it returns is what the daemon would do.
+
+:class:`MemoryStore` is a task store in memory with the file store's semantics
+(``tests/test_store_contract.py`` holds both to one contract).
 """
 
 from __future__ import annotations
@@ -23,8 +26,11 @@ from typing import Any
 from .agents import AgentProfile, AgentRegistry
 from .config import Config
 from .hooktypes import AgentLaunch, SessionInfo, SessionKind
+from .memstore import MemoryStore
 from .pluginmanager import PluginManager, get_plugin_manager
 from .task import Task
+
+__all__ = ["Decision", "MemoryStore", "decide", "make_session", "make_task", "plugin_manager"]
 
 
 def plugin_manager(*plugins: object, entry_points: bool = False) -> PluginManager:

@@ -92,8 +92,8 @@ def test_invalid_yaml_and_unknown_keys(tmp_path, caplog):
     path.write_text("dispatcher:\n  log_level: debug\n")
     with pytest.raises(ConfigError, match=r"dispatcher\.log_level: unknown key \(known: "):
         load_config(path)
-    path.write_text("plugins:\n  x: 1\n")  # other sections are for plugins (or other tools)
-    assert load_config(path).extra == {"plugins": {"x": 1}}
+    path.write_text("notify:\n  x: 1\n")  # other sections are for plugins (or other tools)
+    assert load_config(path).extra == {"notify": {"x": 1}}
 
 
 def test_relative_paths_are_relative_to_the_config_file(tmp_path):

@@ -499,3 +499,19 @@ def test_register_agents_adds_an_agent_that_tasks_and_sessions_can_pick(pm):
     with pytest.raises(LookupError, match=r"unknown agent 'nope' \(installed: aider, claude, "
                                           r"codex, echo, gemini\)"):
         registry.get("nope")
+
+
+def test_the_types_a_plugin_needs_come_from_the_package_root():
+    import dispatchd
+    from dispatchd import AgentLaunch, AgentProfile, SessionInfo, Setback, Task, hookimpl
+    from dispatchd.agents import AgentProfile as Profile
+    from dispatchd.hooktypes import AgentLaunch as Launch
+    from dispatchd.hooktypes import SessionInfo as Info
+    from dispatchd.setback import Setback as Back
+    from dispatchd.task import Task as TaskType
+
+    assert (Task, SessionInfo, AgentProfile, AgentLaunch, Setback) == (TaskType, Info, Profile,
+                                                                      Launch, Back)
+    assert hookimpl is dispatchd.hookimpl
+    with pytest.raises(AttributeError):
+        dispatchd.Nothing  # noqa: B018

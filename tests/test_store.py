@@ -74,6 +74,21 @@ def test_arrival_is_persisted_across_restarts(project):
     assert (first.id, first.arrival) == (second.id, second.arrival)
 
 
+def test_arrival_order_survives_every_restart(project):
+    """Files of one mtime keep the order they were noticed in, also after a second restart
+    (the first one rewrites arrivals.jsonl, keeping only what still waits)."""
+    tick = time.time_ns() - 10**9
+    for name in ("b.md", "a.md"):
+        os.utime(write_task(project, name, "x"), ns=(tick, tick))
+    first = [FileStore().load(project, n, noticed=i) for i, n in enumerate(("b.md", "a.md"))]
+    for _ in range(3):  # each a fresh store: a restart
+        again = [FileStore().load(project, n) for n in ("a.md", "b.md")]
+        assert sorted(again, key=lambda t: (t.arrival, t.order)) == \
+            sorted(again, key=lambda t: [f.id for f in first].index(t.id))
+        assert [t.order for t in sorted(again, key=lambda t: t.name)] == \
+            [f.order for f in sorted(first, key=lambda t: t.name)]
+
+
 def test_recover_returns_claimed_to_the_inbox_and_reports_sent(project):
     for name in ("a.md", "b.md"):
         write_task(project, name, name)

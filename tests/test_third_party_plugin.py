@@ -62,3 +62,42 @@ def test_an_allow_list_loads_only_the_installed_plugins_it_names(plugin_site: Pa
 
     assert status("") == "blocked"
     assert status("test_policy, other") == "active"
+
+
+def test_a_plain_python_file_named_in_the_config_is_a_plugin(tmp_path):
+    """A 10-line policy needs no packaging: ``plugins: [policy.py]`` in the config."""
+    import json
+
+    from click.testing import CliRunner
+
+    from dispatchd.cli import Context, cli
+    from dispatchd.pluginmanager import get_plugin_manager
+    from dispatchd.testing import make_session, make_task
+
+    (tmp_path / "policy.py").write_text(
+        "import dispatchd\n\n"
+        "@dispatchd.hookimpl\n"
+        "def select_session(task, candidates):\n"
+        "    names = [c.name for c in candidates]\n"
+        "    return 'w-2' if 'w-2' in names else None\n")
+    (tmp_path / "broken.py").write_text("raise RuntimeError('not today')\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(json.dumps({"plugins": ["policy.py", "broken.py"],
+                               "pool": {"autonomous": {"prefix": "w-", "max": 2}},
+                               "dispatcher": {"state_dir": str(tmp_path / "state")}}))
+    ctx = Context(get_plugin_manager(entry_points=False), cfg)
+    config = ctx.config
+    chosen = ctx.pm.hook.select_session(task=make_task(), config=config,
+                                        candidates=[make_session("w-1"), make_session("w-2")])
+    assert chosen == "w-2"  # the file's policy wins over the built-in default
+    listed = CliRunner().invoke(cli, ["-c", str(cfg), "plugins", "--json"],
+                                obj=Context(get_plugin_manager(entry_points=False), None))
+    rows = {r["name"]: r for r in json.loads(listed.stdout)}
+    assert rows["policy"]["status"] == "active (file)"
+    assert rows["policy"]["package"] == str(tmp_path / "policy.py")
+    assert rows["broken"]["status"].startswith("failed to load: RuntimeError: not today")
+    missing = tmp_path / "m.yaml"
+    missing.write_text(json.dumps({"plugins": ["nope.py"]}))
+    bad = CliRunner().invoke(cli, ["-c", str(missing), "status"],
+                             obj=Context(get_plugin_manager(entry_points=False), None))
+    assert bad.exit_code == 3 and "plugins[0]:" in bad.output and "is not a .py file" in bad.output
