@@ -13,7 +13,9 @@ the daemon (``select_session``, ``choose_model``, ``agent_command``,
 ``build_message``), so what it returns is what the daemon would do.
 
 :class:`MemoryStore` is a task store in memory with the file store's semantics
-(``tests/test_store_contract.py`` holds both to one contract).
+(``tests/test_store_contract.py`` holds both to one contract), and
+:class:`FakeTransport` a session transport in memory with tmux's
+(``tests/test_transport_contract.py``).
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from typing import Any
 
 from .agents import AgentProfile, AgentRegistry
 from .config import Config
+from .faketransport import EchoAgent, FakeAgent, FakeTransport
 from .hooktypes import AgentLaunch, SessionInfo, SessionKind
 from .memstore import MemoryStore
 from .pluginmanager import PluginManager, get_plugin_manager
 from .task import Task
 
-__all__ = ["Decision", "MemoryStore", "decide", "make_session", "make_task", "plugin_manager"]
+__all__ = ["Decision", "EchoAgent", "FakeAgent", "FakeTransport", "MemoryStore", "decide",
+           "make_session", "make_task", "plugin_manager"]
 
 
 def plugin_manager(*plugins: object, entry_points: bool = False) -> PluginManager:
