@@ -85,6 +85,8 @@ class Engine:
         self.accounts = AccountGuard(self)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self.started = asyncio.Event()
+        """Set once recovery and the first scan are done and the workers run."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._status_pending = False
         self._bad_choices: set[tuple[str, str]] = set()
@@ -137,6 +139,7 @@ class Engine:
             workers = [asyncio.create_task(self._dispatcher(), name="dispatcher"),
                        asyncio.create_task(self._poller(), name="poller"),
                        asyncio.create_task(self.completion.run(), name="completion")]
+            self.started.set()
             await self._stopping.wait()
             for w in workers:
                 w.cancel()

@@ -15,7 +15,6 @@ set aside in ``failed/``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import stat
@@ -112,10 +111,7 @@ class Intake:
         """Projects (S1): dedicated sessions' projects and every folder under the projects dirs."""
         config, store = self.engine.config, self.engine.store
         found = {d.project.resolve() for d in config.dedicated}
-        for root in config.projects_dirs:
-            with contextlib.suppress(OSError), os.scandir(root) as it:
-                found.update(Path(e.path).resolve() for e in it
-                             if not e.name.startswith(".") and e.is_dir(follow_symlinks=True))
+        found |= store.projects(config.projects_dirs)
         for project in sorted(found - self.projects):
             log.info("watching project %s", project)
         new = found - self.projects

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -92,6 +93,9 @@ class MemoryStore:
         return MemoryStore(self.max_task_bytes, self._data)
 
     # -- reading -----------------------------------------------------------
+    def projects(self, roots: Sequence[Path]) -> set[Path]:
+        return {p for p in self._data.projects if p.parent in roots}
+
     def waiting_names(self, project: Path) -> list[str]:
         return [n for n in self._project(project).states["inbox"] if is_task_name(n)]
 

@@ -26,12 +26,13 @@ the engine only calls these methods.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -116,6 +117,7 @@ def unsafe_inbox(project: Path) -> str | None:
 class TaskStore(Protocol):
     """What the engine needs from a task store."""
 
+    def projects(self, roots: Sequence[Path]) -> set[Path]: ...
     def waiting_names(self, project: Path) -> list[str]: ...
     def fingerprint(self, project: Path, name: str) -> tuple[int, int] | None: ...
     def watch_folder(self, project: Path) -> Path: ...
@@ -150,6 +152,16 @@ class FileStore:
         self._arrivals: dict[Path, dict[tuple[int, int], _Arrival]] = {}
 
     # -- reading ---------------------------------------------------------
+    def projects(self, roots: Sequence[Path]) -> set[Path]:
+        """The projects under ``roots``: every folder directly inside one (S1), hidden ones
+        left out (an inbox appears in it later, and is watched for)."""
+        found: set[Path] = set()
+        for root in roots:
+            with contextlib.suppress(OSError), os.scandir(root) as it:
+                found.update(Path(e.path).resolve() for e in it
+                             if not e.name.startswith(".") and e.is_dir(follow_symlinks=True))
+        return found
+
     def waiting_names(self, project: Path) -> list[str]:
         unsafe = unsafe_inbox(project)
         if unsafe:

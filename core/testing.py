@@ -20,10 +20,12 @@ the daemon (``select_session``, ``choose_model``, ``agent_command``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .agents import AgentProfile, AgentRegistry
 from .config import Config
@@ -31,10 +33,15 @@ from .faketransport import EchoAgent, FakeAgent, FakeTransport
 from .hooktypes import AgentLaunch, SessionInfo, SessionKind
 from .memstore import MemoryStore
 from .pluginmanager import PluginManager, get_plugin_manager
+from .store import TaskStore
 from .task import Task
+from .transport import SessionTransport
+
+if TYPE_CHECKING:
+    from .engine import Engine
 
 __all__ = ["Decision", "EchoAgent", "FakeAgent", "FakeTransport", "MemoryStore", "decide",
-           "make_session", "make_task", "plugin_manager"]
+           "make_session", "make_task", "plugin_manager", "run_engine"]
 
 
 def plugin_manager(*plugins: object, entry_points: bool = False) -> PluginManager:
@@ -98,3 +105,28 @@ def _registry(pm: PluginManager, config: Config) -> AgentRegistry:
     profiles: list[AgentProfile] = []
     pm.hook.register_agents(register=profiles.append)
     return AgentRegistry(profiles, config.default_agent)
+
+
+@contextlib.asynccontextmanager
+async def run_engine(config: Config, *, store: TaskStore, transport: SessionTransport,
+                     pm: PluginManager | None = None) -> AsyncIterator[Engine]:
+    """The real engine on any store and transport (``MemoryStore``, ``FakeTransport``), in
+    this event loop: no tmux, no task files, no file-system events (the daemon's own state
+    folder, ``config.state_dir``, is still used). It stops cleanly when the block ends."""
+    from .engine import Engine
+
+    engine = Engine(replace(config, watch_events=False), pm or plugin_manager(), store=store,
+                    transport=transport)
+    running = asyncio.create_task(engine.run(), name="engine")
+    started = asyncio.create_task(engine.started.wait())
+    await asyncio.wait({running, started}, return_when=asyncio.FIRST_COMPLETED)
+    if running.done():
+        started.cancel()
+        running.result()  # the start failed: say why
+    try:
+        yield engine
+    finally:
+        if not running.done():
+            engine.stop()
+            await running
+

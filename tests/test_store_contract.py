@@ -95,6 +95,12 @@ def test_a_waiting_task_is_read_with_its_fields_id_and_arrival(kit: Kit):
     assert kit.store.fingerprint(kit.project, "a.md") not in (None, before)
 
 
+def test_projects_are_the_folders_under_the_roots(kit: Kit):
+    kit.add("a.md")
+    assert kit.project in kit.store.projects([kit.project.parent])
+    assert kit.store.projects([kit.project.parent / "elsewhere"]) == set()
+
+
 def test_a_file_still_changing_is_not_settled(kit: Kit):
     kit.add("a.md", "still being written", time.time())
     with pytest.raises(NotSettled):

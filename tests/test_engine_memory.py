@@ -1,0 +1,103 @@
+"""The real engine on the in-memory store and the fake transport: no tmux, no task files.
+
+``dispatchd.testing.run_engine`` runs the same engine the daemon runs; what differs is
+only the store and the transport behind the seams, so these tests take seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from dispatchd.config import AutonomousPool, Config
+from dispatchd.testing import EchoAgent, FakeTransport, MemoryStore, run_engine
+
+STEP = 0.02
+
+
+def _config(tmp_path: Path, sessions: int) -> Config:
+    # No hooks: the fake agent reports nothing, its screen tells delivery and completion.
+    return Config(autonomous=AutonomousPool(prefix="s-", start_index=1, min=0, max=sessions),
+                  projects_dirs=(tmp_path / "projects",), state_dir=tmp_path / "state",
+                  agent_hooks=False, settle_time=0.0, completion_poll=0.1, submit_delay=0.0,
+                  prompt_timeout=5.0)
+
+
+def _project(tmp_path: Path) -> Path:
+    """The project's folder: where the agent works (its tasks live in the store)."""
+    project = tmp_path / "projects" / "p"
+    project.mkdir(parents=True)
+    return project
+
+
+async def _until(cond: Callable[[], object], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(STEP)
+
+
+def _agents(fake: FakeTransport) -> list[EchoAgent]:
+    return [p.agent for p in fake.sessions.values() if isinstance(p.agent, EchoAgent)]
+
+
+def test_tasks_go_out_once_each_in_priority_order_and_end_in_done(tmp_path: Path):
+    project = _project(tmp_path)
+    store, fake = MemoryStore(), FakeTransport()
+    fake.add_session("s-1")
+    past = time.time() - 60
+    store.put(project, "low.md", "---\npriority: low\n---\nlast", past)
+    store.put(project, "crit.md", "---\npriority: critical\n---\nfirst", past + 1)
+    store.put(project, "mid.md", "in between", past + 2)
+
+    async def scenario() -> None:
+        async with run_engine(_config(tmp_path, 1), store=store, transport=fake):
+            await _until(lambda: len(store.names(project, "done")) == 3)
+
+    asyncio.run(scenario())
+    pasted = [text.split("\n", 1)[0] for _, kind, text in fake.keys if kind == "paste"]
+    assert pasted == ["[crit.md] first", "[mid.md] in between", "[low.md] last"]
+    assert store.names(project, "inbox") == store.names(project, "failed") == []
+    events = [r["event"] for r in store.journal(project)]
+    assert events.count("sent") == 3 and events.count("done") == 3
+
+
+def test_a_persons_pane_is_never_used_and_the_other_session_takes_the_work(tmp_path: Path):
+    project = _project(tmp_path)
+    store, fake = MemoryStore(), FakeTransport()
+    fake.add_session("s-1").job = "vim notes.txt"
+    fake.add_session("s-2")
+    for i in range(2):
+        store.put(project, f"t{i}.md", f"task {i}", time.time() - 60 + i)
+
+    async def scenario() -> None:
+        async with run_engine(_config(tmp_path, 2), store=store, transport=fake):
+            await _until(lambda: len(store.names(project, "done")) == 2)
+
+    asyncio.run(scenario())
+    assert {pane for pane, kind, _ in fake.keys} == {fake.sessions["s-2"].ref.pane_id}
+    assert fake.sessions["s-1"].job == "vim notes.txt"
+
+
+def test_a_restart_on_the_same_store_finishes_what_was_waiting(tmp_path: Path):
+    project = _project(tmp_path)
+    store, fake = MemoryStore(), FakeTransport()
+    fake.add_session("s-1")
+    store.put(project, "a.md", "first", time.time() - 60)
+
+    async def first_run() -> None:
+        async with run_engine(_config(tmp_path, 1), store=store, transport=fake):
+            await _until(lambda: store.names(project, "done"))
+
+    asyncio.run(first_run())
+    store.put(project, "b.md", "second", time.time() - 30)
+
+    async def second_run() -> None:
+        async with run_engine(_config(tmp_path, 1), store=store.restarted(), transport=fake):
+            await _until(lambda: len(store.names(project, "done")) == 2)
+
+    asyncio.run(second_run())
+    pasted = [text.split("\n", 1)[0] for _, kind, text in fake.keys if kind == "paste"]
+    assert pasted == ["[a.md] first", "[b.md] second"]
