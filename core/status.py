@@ -19,6 +19,7 @@ from .pluginmanager import PluginManager
 from .statefile import StateDir
 from .store import QUEUE_DIR, STATES, FileStore
 from .text import for_log
+from .waiting import waiting_tasks
 
 
 def daemon_running(state_dir: Path) -> bool:
@@ -97,8 +98,6 @@ def _kept(rec: object) -> dict[str, Any]:
 
 def _waiting_on_disk(config: Config, projects: set[Path]) -> list[dict[str, Any]]:
     """The inboxes' tasks by priority, then arrival (what a daemon would start from)."""
-    from .explain import waiting_tasks
-
     tasks, _ = waiting_tasks(config, projects)
     tasks.sort(key=lambda t: (t.priority_rank, t.arrival, t.order, t.name))
     return [{"id": t.id, "name": t.name, "project": str(t.project), "priority": t.priority,
