@@ -101,3 +101,22 @@ def test_a_restart_on_the_same_store_finishes_what_was_waiting(tmp_path: Path):
     asyncio.run(second_run())
     pasted = [text.split("\n", 1)[0] for _, kind, text in fake.keys if kind == "paste"]
     assert pasted == ["[a.md] first", "[b.md] second"]
+
+
+def test_a_task_bound_to_a_session_that_is_not_free_holds_back_nothing_behind_it(
+        tmp_path: Path):
+    project = _project(tmp_path)
+    store, fake = MemoryStore(), FakeTransport()
+    fake.add_session("s-1").job = "make"  # a person's job: s-1 takes nothing meanwhile
+    fake.add_session("s-2")
+    store.put(project, "bound.md", "---\nsession: s-1\n---\nonly for s-1", time.time() - 60)
+    store.put(project, "free.md", "anyone may take it", time.time() - 30)
+
+    async def scenario() -> None:
+        async with run_engine(_config(tmp_path, 2), store=store, transport=fake):
+            await _until(lambda: store.names(project, "done"))
+            await asyncio.sleep(0.3)
+
+    asyncio.run(scenario())
+    assert [n.split(".", 1)[1] for n in store.names(project, "done")] == ["free.md"]
+    assert store.names(project, "inbox") == ["bound.md"]  # it waits for its own session
