@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from dispatchd.config import AutonomousPool, Config
@@ -120,3 +121,50 @@ def test_a_task_bound_to_a_session_that_is_not_free_holds_back_nothing_behind_it
     asyncio.run(scenario())
     assert [n.split(".", 1)[1] for n in store.names(project, "done")] == ["free.md"]
     assert store.names(project, "inbox") == ["bound.md"]  # it waits for its own session
+
+
+class RefusingAgent(EchoAgent):
+    """Claude Code while the API refuses every turn with a 429 it does not wait out (the
+    screen recorded with 2.1.330: the error as its last output, the input box's
+    placeholder), until ``refuse_until``; then an ordinary agent."""
+
+    refuse_until = 0.0
+
+    def screen(self) -> str:
+        text = super().screen()
+        return text.replace("❯\u00a0\n", "❯\u00a0Resend your message to try again\n") \
+            if self.transcript and self.transcript[-1].startswith("● API Error") else text
+
+    def key(self, key: str) -> None:
+        if key == "Enter" and self.box.strip() and time.time() < self.refuse_until:
+            self.submitted.append(self.box)
+            self.transcript += [f"❯ {self.box.splitlines()[0]}",
+                                "● API Error: Request rejected (429) · This request would exceed "
+                                "your account's rate limit."]
+            self.box = ""
+            return
+        super().key(key)
+
+
+def test_a_rate_limit_holds_the_account_and_no_task_fails(tmp_path: Path):
+    project = _project(tmp_path)
+    store = MemoryStore()
+    fake = FakeTransport({"claude": RefusingAgent})
+    RefusingAgent.refuse_until = time.time() + 0.6
+    for name in ("s-1", "s-2"):
+        fake.add_session(name)
+    for i in range(3):
+        store.put(project, f"t{i}.md", f"task {i}", time.time() - 60 + i)
+    config = replace(_config(tmp_path, 2), hold_backoff=0.3)
+
+    async def scenario() -> None:
+        async with run_engine(config, store=store, transport=fake) as engine:
+            await _until(lambda: engine.accounts.holds.holds)
+            await _until(lambda: len(store.names(project, "done")) == 3, 20)
+            assert not engine.accounts.holds.holds
+
+    asyncio.run(scenario())
+    assert store.names(project, "failed") == []
+    released = [r for r in store.journal(project) if r["event"] == "released"]
+    assert released and all(r["attempts"] == 0 and "before the model did any work"
+                            in str(r["reason"]) for r in released)
