@@ -138,7 +138,7 @@ class Config:
     """Sections this version does not know (kept for plugins to read their settings)."""
 
     def session_names(self) -> list[str]:
-        """Every session dispatchd may touch, dedicated first (S5)."""
+        """Every session dispatchd may touch, dedicated first."""
         return [d.name for d in self.dedicated] + self.autonomous.names()
 
     def agent_settings(self, name: str, is_default: bool) -> AgentSettings:

@@ -91,7 +91,7 @@ def choose_model(task: Task, session: SessionInfo, config: Config,
                  agent: AgentProfile) -> str | None:
     """Return the model name for ``task`` on ``session``; ``""`` for the agent's own default.
 
-    Default (S4): the task's ``model:`` field if set, else the agent's choice
+    Default: the task's ``model:`` field if set, else the agent's choice
     (Claude Code: ``opus`` for ``critical`` and ``sonnet`` for everything else).
     """
 
@@ -177,7 +177,7 @@ def agent_setback(screen: str, report: Mapping[str, Any] | None, task: Task, con
 
 @hookspec(firstresult=True)
 def build_message(task: Task, session: SessionInfo, model: str, config: Config) -> str | None:
-    """Return the text pasted into the agent (S8).
+    """Return the text pasted into the agent.
 
     Default: ``[<file name>] <body>``, a blank line, and the footer from
     ``dispatcher.message_footer``. The text is sanitised after this hook: no

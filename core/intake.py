@@ -1,4 +1,4 @@
-"""Intake: from files in inboxes to the ordered queue of waiting tasks (S1, S2, S3).
+"""Intake: from files in inboxes to the ordered queue of waiting tasks.
 
 The periodic full scan is the source of truth; watcher events only make it
 faster, and when the kernel drops events (its queue overflowed) every inbox is
@@ -108,7 +108,7 @@ class Intake:
                           "retries")
 
     def discover(self) -> None:
-        """Projects (S1): dedicated sessions' projects and every folder under the projects dirs."""
+        """Projects: dedicated sessions' projects and every folder under the projects dirs."""
         config, store = self.engine.config, self.engine.store
         found = {d.project.resolve() for d in config.dedicated}
         found |= store.projects(config.projects_dirs)
@@ -144,7 +144,7 @@ class Intake:
         return folders
 
     def full_scan(self) -> None:
-        """The safety net (S2): every project, every inbox."""
+        """The safety net: every project, every inbox."""
         self.engine.watcher.ensure_alive()
         self.discover()
         for project in self.projects:

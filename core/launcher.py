@@ -1,4 +1,4 @@
-"""Starting an agent in a session and handing it one task (S7, S8), without blocking anyone.
+"""Starting an agent in a session and handing it one task, without blocking anyone.
 
 Each launch is its own asyncio task: every wait here is an ``await`` (tmux
 runs as subprocesses, pauses are ``asyncio.sleep``), so a slow agent delays
@@ -161,7 +161,7 @@ class Launcher:
         return sanitize_for_terminal((text or "").rstrip() + "\n\n" + attempt_line(attempt))
 
     async def submit(self, pane: PaneRef, text: str, agent: AgentProfile) -> None:
-        """Paste as the agent's recipe says, wait until the screen shows it, then Enter (S8).
+        """Paste as the agent's recipe says, wait until the screen shows it, then Enter.
 
         Default recipe: one bracketed paste and a lone Enter. Agents that read line by
         line get the text plainly between the recipe's ``wrap`` lines.

@@ -1,4 +1,4 @@
-"""The session pool (S5, S6): which sessions exist in config, and what each is doing.
+"""The session pool: which sessions exist in config, and what each is doing.
 
 Only the sessions named in config are ever touched: dedicated ones, then the
 autonomous range ``prefix+start_index`` … ``prefix+start_index+max-1``.
@@ -121,7 +121,7 @@ class Pool:
         return self.sessions.get(name)
 
     def free(self, present: Mapping[str, object], now: float | None = None) -> list[Session]:
-        """Sessions that may take a task now: present in tmux, idle, out of cooldown (S6)."""
+        """Sessions that may take a task now: present in tmux, idle, out of cooldown."""
         now = now if now is not None else time.time()
         return [s for s in self.sessions.values()
                 if s.state == IDLE and s.name in present and not s.in_cooldown(now)]

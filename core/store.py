@@ -153,7 +153,7 @@ class FileStore:
 
     # -- reading ---------------------------------------------------------
     def projects(self, roots: Sequence[Path]) -> set[Path]:
-        """The projects under ``roots``: every folder directly inside one (S1), hidden ones
+        """The projects under ``roots``: every folder directly inside one, hidden ones
         left out (an inbox appears in it later, and is watched for)."""
         found: set[Path] = set()
         for root in roots:

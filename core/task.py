@@ -1,4 +1,4 @@
-"""A task: YAML frontmatter (S3) plus a Markdown body, parsed safely and schema-checked.
+"""A task: YAML frontmatter plus a Markdown body, parsed safely and schema-checked.
 
 A file without frontmatter, or whose frontmatter is not valid YAML, is still a
 task (the whole text is its body) with a warning, as in the seed. A field with a

@@ -1,4 +1,4 @@
-"""File-system events (watchdog) as hints to the engine (S2).
+"""File-system events (watchdog) as hints to the engine.
 
 Only events that mean "this file is complete" count as arrivals: a file closed
 after writing, or moved into the inbox (from anywhere: the observer reports

@@ -7,7 +7,7 @@ It has no hooks: delivery is confirmed on screen and completion read from it.
 Text goes in as one bracketed paste (aider enables it); typed line by line,
 each line would be its own message.
 
-Screen (AGENTS.md §5): idle when the last line is the ``>`` prompt; busy while
+Screen (measured; recorded in tests/screens/): idle when the last line is the ``>`` prompt; busy while
 ``Waiting for <model>`` shows; a question ends in ``(Y)es/(N)o …``.
 """
 

@@ -1,6 +1,6 @@
 """Claude Code, the default agent: how to start it, and how to read its screen.
 
-Launch (S7): ``claude --model <m> --dangerously-skip-permissions`` plus
+Launch: ``claude --model <m> --dangerously-skip-permissions`` plus
 ``--resume <uuid>`` when ``~/.claude-context/<session>-resume-id.txt`` holds one
 (the file is consumed), and ``--settings`` carrying the ``UserPromptSubmit``
 (acknowledgement), ``Stop`` and ``StopFailure`` hooks that report back to
@@ -59,7 +59,7 @@ DIALOGS = {
     "first-run setup": ("Choose the text style", "Let's get started", "Select login method"),
     "tool permission": ("Do you want to proceed?",),
 }
-"""Dialogs seen on real screens (AGENTS.md): dispatchd never types into one."""
+"""Dialogs seen on real screens (recorded in tests/screens/): dispatchd never types into one."""
 HOOK_EVENTS = {"UserPromptSubmit": "prompt-submit", "Stop": "stop", "StopFailure": "stop-failure"}
 """Claude Code hook → the ``dispatchd hook`` event it reports (acknowledgement, completion)."""
 LIMIT = re.compile(r"limit reached|hit your (?:[\w-]+ )?limit", re.IGNORECASE)
@@ -78,7 +78,7 @@ def resume_file(session: str) -> Path:
 
 
 def take_resume_id(session: str) -> str | None:
-    """Read and consume the session's resume id (S7); a malformed one is ignored with a warning."""
+    """Read and consume the session's resume id; a malformed one is ignored with a warning."""
     path = resume_file(session)
     try:
         text = path.read_text(encoding="utf-8").strip()

@@ -9,7 +9,7 @@ no failure hook: a failed turn ends from the screen. With
 ``agents.codex.trust_projects: true`` the project is marked trusted for that
 run (``-c projects=…``); nothing is written to ``~/.codex``.
 
-Screen (AGENTS.md §3): the composer line starts with ``›`` (dialogs number
+Screen (measured; recorded in tests/screens/): the composer line starts with ``›`` (dialogs number
 their options: ``› 1. Trust and continue``); busy while ``esc to interrupt``
 shows, above the composer. The input counts as there only once the status
 line under the composer names the model and folder (``fake-model default ·

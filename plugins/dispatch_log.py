@@ -1,4 +1,4 @@
-"""The log lines operators grep for (S9): ``DISPATCHED session=… task=… model=…`` and outcomes."""
+"""The log lines operators grep for: ``DISPATCHED session=… task=… model=…`` and outcomes."""
 
 from __future__ import annotations
 

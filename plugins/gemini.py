@@ -2,13 +2,13 @@
 
 Launch: ``gemini [-m <model>] --yolo`` (no approval prompts). It has no hooks
 dispatchd uses: delivery is confirmed on screen and completion read from it.
-Gemini swallows an Enter that comes less than ~0.2 s after a paste (AGENTS.md
-§1.7), so its recipe waits 0.4 s; a submit the screen does not confirm gets
+Gemini swallows an Enter that comes less than ~0.2 s after a paste (measured),
+so its recipe waits 0.4 s; a submit the screen does not confirm gets
 one more Enter. Its folder-trust and sign-in dialogs are recognised and never
 typed into (pre-seed ``~/.gemini/trustedFolders.json`` and
 ``~/.gemini/settings.json`` to skip them; see docs/agents/gemini.md).
 
-Screen (AGENTS.md §4): the input line is `` >   Type your message or
+Screen (measured; recorded in tests/screens/): the input line is `` >   Type your message or
 @path/to/file`` when empty; busy while ``esc to cancel`` shows.
 """
 

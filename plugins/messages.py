@@ -1,4 +1,4 @@
-"""Default message (S8): ``[<file name>] <body>``, a blank line, and the footer.
+"""Default message: ``[<file name>] <body>``, a blank line, and the footer.
 
 A task without a body sends its title, or the seed's fixed text.
 """

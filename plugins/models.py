@@ -1,4 +1,4 @@
-"""Default model choice (S4): the task's ``model:`` wins; else the agent decides.
+"""Default model choice: the task's ``model:`` wins; else the agent decides.
 
 Claude Code's profile keeps the seed's rule: ``critical`` → ``opus``,
 everything else → ``sonnet``. Other agents return ``""``: their own default.

@@ -1,4 +1,4 @@
-"""Default session choice (S5): the project's dedicated session first, else a free autonomous one."""
+"""Default session choice: the project's dedicated session first, else a free autonomous one."""
 
 from __future__ import annotations
 
