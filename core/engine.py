@@ -27,6 +27,7 @@ from .callbacks import events_dir, peek_events
 from .completion import CompletionWatch
 from .config import Config
 from .dryrun import dry_run_pass
+from .eligible import eligible
 from .faults import fault_point
 from .hooktypes import SessionInfo
 from .intake import Intake
@@ -249,7 +250,8 @@ class Engine:
             if settling is not None and settling < (task.arrival, task.order):
                 continue  # a file that arrived before it is still settling: it may come first
             agents = {c.name: self._agent(task, c) for c in candidates}
-            offered = [c for c in candidates if self.accounts.admits(agents[c.name])]
+            offered = [c for c in eligible(task, candidates)
+                       if self.accounts.admits(agents[c.name])]
             while offered:
                 chosen = self._select(task, offered)
                 if chosen is None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from .agents import AgentProfile, AgentRegistry, UnknownAgent
 from .config import Config
+from .eligible import eligible
 from .hooktypes import SessionInfo
 from .pluginmanager import PluginManager
 from .resolve import names_task
@@ -120,8 +121,11 @@ def _when(ts: float) -> str:
 
 def _select(pm: PluginManager, task: Task, candidates: list[SessionInfo],
             config: Config) -> str | None:
+    offered = eligible(task, candidates)
+    if not offered:
+        return None
     try:
-        name = pm.hook.select_session(task=task, candidates=list(candidates), config=config)
+        name = pm.hook.select_session(task=task, candidates=offered, config=config)
     except Exception as exc:
         return f"<select_session failed: {exc}>"
     return name if isinstance(name, str) else None

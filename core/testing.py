@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .agents import AgentProfile, AgentRegistry
 from .config import Config
+from .eligible import eligible
 from .faketransport import EchoAgent, FakeAgent, FakeTransport
 from .hooktypes import AgentLaunch, SessionInfo, SessionKind
 from .memstore import MemoryStore
@@ -89,7 +90,10 @@ def decide(pm: PluginManager, task: Task, sessions: Sequence[SessionInfo],
            config: Config | None = None) -> Decision:
     """One dispatch decision for ``task`` among the free ``sessions``, without tmux."""
     config = config or Config()
-    name = pm.hook.select_session(task=task, candidates=list(sessions), config=config)
+    sessions = eligible(task, sessions)
+    if not sessions:
+        return Decision(None)
+    name = pm.hook.select_session(task=task, candidates=sessions, config=config)
     chosen = next((s for s in sessions if s.name == name), None)
     if chosen is None:
         return Decision(None)

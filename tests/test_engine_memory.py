@@ -12,8 +12,19 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import dispatchd
 from dispatchd.config import AutonomousPool, Config
-from dispatchd.testing import EchoAgent, FakeTransport, MemoryStore, run_engine
+from dispatchd.hooktypes import SessionInfo
+from dispatchd.testing import (
+    EchoAgent,
+    FakeTransport,
+    MemoryStore,
+    decide,
+    make_session,
+    make_task,
+    plugin_manager,
+    run_engine,
+)
 
 STEP = 0.02
 
@@ -168,3 +179,31 @@ def test_a_rate_limit_holds_the_account_and_no_task_fails(tmp_path: Path):
     released = [r for r in store.journal(project) if r["event"] == "released"]
     assert released and all(r["attempts"] == 0 and "before the model did any work"
                             in str(r["reason"]) for r in released)
+
+
+class FirstCandidate:
+    """A policy that ignores bindings (as one built from an older template did)."""
+
+    @staticmethod
+    @dispatchd.hookimpl
+    def select_session(candidates: list[SessionInfo]) -> str | None:
+        return candidates[0].name if candidates else None
+
+
+def test_a_bound_task_goes_to_its_session_whatever_the_policy_plugin_does(tmp_path: Path):
+    project = _project(tmp_path)
+    store, fake = MemoryStore(), FakeTransport()
+    for name in ("s-1", "s-2"):
+        fake.add_session(name)
+    store.put(project, "bound.md", "---\nsession: s-2\n---\nonly for s-2", time.time() - 60)
+    pm = plugin_manager(FirstCandidate())
+
+    async def scenario() -> None:
+        async with run_engine(_config(tmp_path, 2), store=store, transport=fake, pm=pm):
+            await _until(lambda: store.names(project, "done"))
+
+    asyncio.run(scenario())
+    assert {pane for pane, _, _ in fake.keys} == {fake.sessions["s-2"].ref.pane_id}
+    bound = make_task(session="s-2")
+    assert decide(pm, bound, [make_session("s-1"), make_session("s-2")]).session == "s-2"
+    assert decide(pm, bound, [make_session("s-1")]).session is None
