@@ -27,7 +27,6 @@ from .callbacks import events_dir, peek_events
 from .completion import CompletionWatch
 from .config import Config
 from .dryrun import dry_run_pass
-from .eligible import eligible
 from .faults import fault_point
 from .hooktypes import SessionInfo
 from .intake import Intake
@@ -36,6 +35,7 @@ from .launches import Launches
 from .pool import FINISHING, IDLE, LAUNCHING, WORKING, Pool, Session
 from .queue import TaskQueue
 from .reload import reload_config
+from .rounds import RoundPlan
 from .settle import settle_cut_submit
 from .statefile import StateDir
 from .store import TaskStore
@@ -246,21 +246,16 @@ class Engine:
         # offered as idle: what held a pane at the last look is looked at again below
         candidates = [replace(s.info(), state=IDLE, detail="") for s in free]
         settling = self.intake.earliest_settling()
+        plan = RoundPlan(candidates, self._select,
+                         admits=lambda t, c: self.accounts.admits(self._agent(t, c)))
         for task in self.queue:
             if settling is not None and settling < (task.arrival, task.order):
                 continue  # a file that arrived before it is still settling: it may come first
-            agents = {c.name: self._agent(task, c) for c in candidates}
-            offered = [c for c in eligible(task, candidates)
-                       if self.accounts.admits(agents[c.name])]
-            while offered:
-                chosen = self._select(task, offered)
-                if chosen is None:
-                    break
+            while (chosen := plan.choose(task)) is not None:
                 session = self.pool.sessions[chosen.name]
                 pane = present[chosen.name].pick(session.home_pane)
-                agent = agents[chosen.name]  # None: the launch fails and says why (counted)
-                offered.remove(chosen)
-                candidates.remove(chosen)
+                agent = self._agent(task, chosen)  # None: the launch fails and says why
+                plan.take(chosen)
                 try:
                     blocked = await self.survey.blocker(session, pane, agent)
                 except TransportError as exc:
@@ -285,7 +280,7 @@ class Engine:
                 self.accounts.claimed(agent, task)
                 self.launches.start(session, task, pane)
                 break
-            if not candidates:
+            if not plan.free:
                 break
 
     def _agent(self, task: Task, session: SessionInfo) -> AgentProfile | None:

@@ -17,10 +17,10 @@ from typing import Any
 
 from .agents import AgentProfile, AgentRegistry, UnknownAgent
 from .config import Config
-from .eligible import eligible
 from .hooktypes import SessionInfo
 from .pluginmanager import PluginManager
 from .resolve import names_task
+from .rounds import RoundPlan, eligible
 from .statefile import StateDir
 from .status import ago, daemon_running, holds_of, known_projects
 from .task import Task
@@ -207,16 +207,20 @@ def explain(config: Config, pm: PluginManager, ref: str,
         return (v.present and v.info.state == "idle" and hold_of(v) is None
                 and not (v.cooldown_until and v.cooldown_until > now))
 
-    candidates = [v.info for v in views if free(v)]
+    def select(t: Task, offered: list[SessionInfo]) -> SessionInfo | None:
+        name = _select(pm, t, offered, config)
+        return next((c for c in offered if c.name == name), None)
+
+    plan = RoundPlan([v.info for v in views if free(v)], select)
     taken: dict[str, Task] = {}
     for t in order[:place]:
-        if not candidates:
+        if not plan.free:
             break
-        name = _select(pm, t, candidates, config)
-        chosen = next((c for c in candidates if c.name == name), None)
+        chosen = plan.choose(t)
         if chosen is not None:
-            candidates.remove(chosen)
+            plan.take(chosen)
             taken[chosen.name] = t
+    candidates = plan.free
     pick = _select(pm, task, candidates, config) if candidates else None
     lines.append("  sessions:")
     for v in views:

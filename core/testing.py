@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 from .agents import AgentProfile, AgentRegistry
 from .config import Config
-from .eligible import eligible
 from .faketransport import EchoAgent, FakeAgent, FakeTransport
 from .hooktypes import AgentLaunch, SessionInfo, SessionKind
 from .memstore import MemoryStore
 from .pluginmanager import PluginManager, get_plugin_manager
+from .rounds import RoundPlan
 from .store import TaskStore
 from .task import Task
 from .transport import SessionTransport
@@ -90,11 +90,12 @@ def decide(pm: PluginManager, task: Task, sessions: Sequence[SessionInfo],
            config: Config | None = None) -> Decision:
     """One dispatch decision for ``task`` among the free ``sessions``, without tmux."""
     config = config or Config()
-    sessions = eligible(task, sessions)
-    if not sessions:
-        return Decision(None)
-    name = pm.hook.select_session(task=task, candidates=sessions, config=config)
-    chosen = next((s for s in sessions if s.name == name), None)
+
+    def select(task: Task, offered: list[SessionInfo]) -> SessionInfo | None:
+        name = pm.hook.select_session(task=task, candidates=offered, config=config)
+        return next((s for s in offered if s.name == name), None)
+
+    chosen = RoundPlan(sessions, select).choose(task)
     if chosen is None:
         return Decision(None)
     agent = _registry(pm, config).get(task.agent or chosen.agent)
