@@ -31,6 +31,8 @@ from .transport import PaneRef, PaneTaken, ProgramNotFound, Resolution, SessionP
 log = logging.getLogger(__name__)
 
 STARTED_TIMEOUT = 10.0
+CLEAR_WAIT = 1.0
+"""Seconds to wait for tmux to show the trampoline's cleared screen after its report."""
 """Seconds the shell may take to run the launch line (a slow rc file has run long before)."""
 STOP_GRACE = 3.0
 """Seconds dispatchd's old agent gets to exit on SIGTERM, then on SIGKILL."""
@@ -167,6 +169,16 @@ class TmuxTransport:
                                  f"{STARTED_TIMEOUT:g}s")
         if report.get("found") is None:
             raise ProgramNotFound(str(report.get("program")), str(report.get("path", "")))
+        await self._until_cleared(pane, marker)
+
+    async def _until_cleared(self, pane: PaneRef, marker: str) -> None:
+        """tmux reads a pane's output in its own time: wait (at most ``CLEAR_WAIT``) until it
+        shows the screen the trampoline cleared before reporting, so that no later read sees
+        what an earlier agent left there (its ready prompt would pass for this agent's)."""
+        line = trampoline.start_line(marker)
+        deadline = time.monotonic() + CLEAR_WAIT
+        while line not in await self.capture(pane) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)  # gone already: the agent has drawn its own screen
 
     async def stop_agent(self, pane: PaneRef) -> None:
         shell, x, _ = await self._pane_facts(pane)

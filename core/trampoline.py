@@ -102,15 +102,18 @@ def main(argv: list[str]) -> int:
         program = spec["argv"][0]
         found = shutil.which(os.path.join(spec["cwd"], program) if "/" in program else program,
                              path=env.get("PATH", os.defpath))
-        _report(spec_path, program=program, found=found, path=env.get("PATH", ""))
         if found is None:
+            _report(spec_path, program=program, found=found, path=env.get("PATH", ""))
             print(f"dispatchd: cannot start the agent: {program!r} is not on this shell's "
                   f"PATH ({env.get('PATH', '')})", file=sys.stderr)
             status = NOT_FOUND
         else:
-            # the agent starts on a clear screen, below a line that marks where its output begins
+            # the agent starts on a clear screen, below a line that marks where its output
+            # begins; reported only then, so no screen read after the report shows what an
+            # earlier agent left there (its ready prompt would pass for this one's)
             sys.stdout.write("\x1b[H\x1b[2J" + (start_line(marker) + "\r\n" if marker else ""))
             sys.stdout.flush()
+            _report(spec_path, program=program, found=found, path=env.get("PATH", ""))
             os.chdir(spec["cwd"])
             status = _run(spec["argv"], env)
     except FileNotFoundError as exc:
