@@ -15,7 +15,6 @@ and renaming it into the inbox, with its modification time).
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -25,9 +24,12 @@ from .store import (
     QUEUE_DIR,
     STATES,
     ClaimedInvalid,
-    NotSettled,
+    check_settled,
+    inbox_location,
     inbox_of,
     is_task_name,
+    journal_record,
+    new_task_id,
     notice_time,
 )
 from .task import Task, TaskError, parse_task_text
@@ -107,9 +109,7 @@ class MemoryStore:
         return inbox_of(project)
 
     def locate(self, path: Path) -> tuple[Path, str] | None:
-        if path.parent.name == "inbox" and path.parent.parent.name == QUEUE_DIR:
-            return path.parent.parent.parent, path.name
-        return None
+        return inbox_location(path)
 
     def load(self, project: Path, name: str, settle: float = 0.0,
              noticed: int | None = None) -> Task | None:
@@ -118,9 +118,7 @@ class MemoryStore:
             return None
         if len(entry.text.encode()) > self.max_task_bytes:
             raise TaskError(f"{name} is larger than {self.max_task_bytes} bytes")
-        age = time.time() - entry.mtime_ns / 1e9
-        if 0 <= age < settle:
-            raise NotSettled(settle - age)
+        check_settled(entry.mtime_ns / 1e9, settle)
         task_id, seen, attempts, order = self._arrival(project, entry, noticed)
         task = parse_task_text(entry.text, id=task_id, name=name, project=project,
                                path=inbox_of(project) / name, arrival=seen)
@@ -205,9 +203,8 @@ class MemoryStore:
         arrivals = self._project(project).arrivals
         if entry.version not in arrivals:
             seen = min(time.time(), entry.mtime_ns / 1e9)
-            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(seen))
             order = (entry.ctime_ns, noticed if noticed is not None else notice_time())
-            arrivals[entry.version] = (f"{stamp}-{secrets.token_hex(6)}", seen, 0, order)
+            arrivals[entry.version] = (new_task_id(seen), seen, 0, order)
         return arrivals[entry.version]
 
     def _take(self, task: Task, state: str, name: str) -> _Entry | None:
@@ -236,7 +233,4 @@ class MemoryStore:
         return out
 
     def _journal(self, task: Task, event: str, **extra: object) -> None:
-        record: dict[str, object] = {"ts": time.time(), "task": task.id, "name": task.name,
-                                     "event": event}
-        record.update({k: v for k, v in extra.items() if v is not None})
-        self._project(task.project).journal.append(record)
+        self._project(task.project).journal.append(journal_record(task, event, **extra))

@@ -89,6 +89,35 @@ class NotSettled(Exception):
         self.delay = delay
 
 
+def new_task_id(seen: float) -> str:
+    """An id for a task first seen at ``seen``: its UTC time, then 48 random bits, so
+    thousands of files arriving in one second still get distinct ids."""
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(seen))}-{secrets.token_hex(6)}"
+
+
+def check_settled(mtime: float, settle: float) -> None:
+    """Raise :class:`NotSettled` for a file changed less than ``settle`` seconds ago. A
+    future mtime (clock skew) cannot be judged: the file is taken."""
+    age = time.time() - mtime
+    if 0 <= age < settle:
+        raise NotSettled(settle - age)
+
+
+def journal_record(task: Task, event: str, **extra: object) -> dict[str, object]:
+    """One line of a project's journal (fields that are None are left out)."""
+    record: dict[str, object] = {"ts": time.time(), "task": task.id, "name": task.name,
+                                 "event": event}
+    record.update({k: v for k, v in extra.items() if v is not None})
+    return record
+
+
+def inbox_location(path: Path) -> tuple[Path, str] | None:
+    """(project, name) of a path inside an inbox, else None."""
+    if path.parent.name == "inbox" and path.parent.parent.name == QUEUE_DIR:
+        return path.parent.parent.parent, path.name
+    return None
+
+
 def is_task_name(name: str) -> bool:
     """``*.md`` as the seed matched it, minus hidden and editor files (``.#x.md``, ``.x.md.swp``)."""
     return name.endswith(".md") and not name.startswith(".") and len(name) > 3
@@ -196,10 +225,7 @@ class FileStore:
         return project
 
     def locate(self, path: Path) -> tuple[Path, str] | None:
-        """(project, name) of a path inside an inbox, else None."""
-        if path.parent.name == "inbox" and path.parent.parent.name == QUEUE_DIR:
-            return path.parent.parent.parent, path.name
-        return None
+        return inbox_location(path)
 
     def load(self, project: Path, name: str, settle: float = 0.0,
              noticed: int | None = None) -> Task | None:
@@ -219,9 +245,7 @@ class FileStore:
             raise TaskError(f"{name} {exc}") from None
         except OSError as exc:
             raise TaskError(f"cannot read {name}: {exc.strerror or exc}") from None
-        age = time.time() - st.st_mtime
-        if 0 <= age < settle:  # a future mtime (clock skew) cannot be judged: take the file
-            raise NotSettled(settle - age)
+        check_settled(st.st_mtime, settle)
         arrival = self._arrival(project, st, noticed)
         try:
             text = data.decode("utf-8")
@@ -349,9 +373,8 @@ class FileStore:
         return task.project / QUEUE_DIR / state / f"{task.id}.{task.name}"
 
     def _journal(self, task: Task, event: str, **extra: object) -> None:
-        record = {"ts": time.time(), "task": task.id, "name": task.name, "event": event}
-        record.update({k: v for k, v in extra.items() if v is not None})
-        append_line(task.project / QUEUE_DIR / "journal.jsonl", record)
+        append_line(task.project / QUEUE_DIR / "journal.jsonl",
+                    journal_record(task, event, **extra))
 
     def _arrivals_of(self, project: Path) -> dict[tuple[int, int], _Arrival]:
         table = self._arrivals.get(project)
@@ -368,9 +391,7 @@ class FileStore:
             # A file seen for the first time arrived when it was last written (it may have
             # waited while the daemon was down); never later than now.
             seen = min(time.time(), st.st_mtime)
-            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(seen))
-            # 48 random bits: thousands of files in one second still get distinct ids
-            found = _Arrival(f"{stamp}-{secrets.token_hex(6)}", seen,
+            found = _Arrival(new_task_id(seen), seen,
                              order=(st.st_ctime_ns,
                                     noticed if noticed is not None else notice_time()))
             self._remember(project, st, found)
