@@ -35,19 +35,22 @@ log = logging.getLogger(__name__)
 HOLDS_FILE, RESUME_FILE = "holds.json", "resume.json"
 
 
-def account_of(agent: AgentProfile) -> str:
-    """Sessions share an account when they run the same agent on this host (its
-    credentials live in the agent's config folder, which they all share)."""
-    return agent.name
+def _resume_requests(path: Path) -> list[str] | None:
+    """The accounts ``resume.json`` asks to lift (``*``: all); None when there is none."""
+    try:
+        wanted = json.loads(path.read_text()).get("agents") or []
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(wanted, list):
+        log.warning("%s: 'agents' is not a list; ignored", path)
+        return []
+    return [str(a) for a in wanted]
 
 
 def request_resume(state_dir: Path, agent: str | None) -> None:
     """Ask the daemon of ``state_dir`` to lift the holds of ``agent`` (all for ``None``)."""
     path = state_dir / RESUME_FILE
-    try:
-        wanted = json.loads(path.read_text()).get("agents") or []
-    except (OSError, ValueError, AttributeError):
-        wanted = []
+    wanted = _resume_requests(path) or []
     wanted = ["*"] if agent is None or "*" in wanted else sorted({*wanted, agent})
     write_atomic(path, json.dumps({"agents": wanted}).encode())
 
@@ -88,13 +91,13 @@ class AccountGuard:
         self._wake_when_due()
 
     def admits(self, agent: AgentProfile | None) -> bool:
-        return agent is None or self.holds.admits(account_of(agent))
+        return agent is None or self.holds.admits(self._account(agent))
 
     def describe(self, agent: AgentProfile) -> str | None:
-        return self.holds.describe(account_of(agent))
+        return self.holds.describe(self._account(agent))
 
     def claimed(self, agent: AgentProfile | None, task: Task) -> None:
-        if agent is not None and self.holds.claimed(account_of(agent), task.id):
+        if agent is not None and self.holds.claimed(self._account(agent), task.id):
             self._changed()
 
     def returned(self, task: Task) -> None:
@@ -107,7 +110,7 @@ class AccountGuard:
         for the storm guard."""
         if session.profile is None:
             return
-        account = account_of(session.profile)
+        account = self._account(session.profile)
         if outcome == "done" and self.holds.got_through(account, task.id):
             log.warning("%s: the account works again (%s got through); dispatching resumes",
                         account, for_log(task.name))
@@ -141,26 +144,29 @@ class AccountGuard:
     def take_resume_request(self) -> None:
         """Lift the holds a person asked to lift with ``dispatchd resume``."""
         path = self.engine.config.state_dir / RESUME_FILE
-        try:
-            wanted = json.loads(path.read_text()).get("agents") or []
-        except (OSError, ValueError, AttributeError):
+        wanted = _resume_requests(path)
+        if wanted is None:
             return
         path.unlink(missing_ok=True)
-        if not isinstance(wanted, list):
-            log.warning("%s: 'agents' is not a list; ignored", path)
-            return
-        for agent in wanted:
-            for account in self.holds.resume(None if agent == "*" else str(agent)):
-                log.warning("%s: resumed by request; dispatching to it again", account)
-        self._changed()
+        lifted = [account for name in wanted
+                  for account in self.holds.resume(None if name == "*" else name)]
+        for account in lifted:
+            log.warning("%s: resumed by request; dispatching to it again", account)
+        if lifted:
+            self._changed()
 
     def snapshot(self) -> list[dict[str, Any]]:
         """The holds as ``status --json`` shows them."""
         return [{"agent": account, **hold.to_json()} for account, hold in self.holds.holds.items()]
 
     # -- inside ------------------------------------------------------------
+    def _account(self, agent: AgentProfile) -> str:
+        """The account ``agent`` runs on (the ``agent_account`` hook)."""
+        e = self.engine
+        return e.hook.agent_account(agent=agent, config=e.config) or agent.name
+
     def _hold(self, session: Session, agent: AgentProfile, task: Task, setback: Setback) -> None:
-        account = account_of(agent)
+        account = self._account(agent)
         held_before = account in self.holds.holds
         self.holds.hit(account, setback, session.name, task.id)
         if not held_before:

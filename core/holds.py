@@ -11,8 +11,8 @@ The storm guard is the same kind of hold, set by counting instead of by what an
 agent says: ``storm_failures`` tasks failing within ``storm_window`` pause the
 agent until a person runs ``dispatchd resume``.
 
-Sessions share an account when they run the same agent (on this host): an
-agent's credentials live in its config folder, which all its sessions share.
+Which sessions share an account is the ``agent_account`` hook's answer (by default:
+those that run the same agent on this host, which share its credentials).
 """
 
 from __future__ import annotations
@@ -154,8 +154,8 @@ class AccountHolds:
         return bool(probes)
 
     def got_through(self, account: str, task_id: str) -> bool:
-        """``task_id`` reached the model and ended (done, or failed on its own): if it was the
-        probe, the account is open again. True when that opened it."""
+        """``task_id`` reached the model and is done: if it was the probe, the account is
+        open again. True when that opened it."""
         hold = self.holds.get(account)
         if hold is None or hold.probe != task_id:
             return False

@@ -176,6 +176,17 @@ def agent_setback(screen: str, report: Mapping[str, Any] | None, task: Task, con
 
 
 @hookspec(firstresult=True)
+def agent_account(agent: AgentProfile, config: Config) -> str | None:
+    """Return the name of the account ``agent`` runs on.
+
+    A limit or an outage met by one session holds every session of that account
+    (see :mod:`dispatchd.holds`); ``dispatchd resume NAME`` and ``status`` name it.
+    Default: the agent's name (its sessions on this host share its credentials, in the
+    agent's config folder).
+    """
+
+
+@hookspec(firstresult=True)
 def build_message(task: Task, session: SessionInfo, model: str, config: Config) -> str | None:
     """Return the text pasted into the agent.
 

@@ -44,6 +44,11 @@ def agent_usage_limit(screen: str, agent: AgentProfile) -> float | None:
 
 
 @hookimpl(trylast=True)
+def agent_account(agent: AgentProfile) -> str:
+    return agent.name
+
+
+@hookimpl(trylast=True)
 def agent_setback(screen: str, report: Mapping[str, Any] | None,
                   agent: AgentProfile) -> Setback | None:
     return agent.setback(screen, report)

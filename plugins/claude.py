@@ -165,23 +165,22 @@ class ClaudeCode(AgentProfile):
         return bool(text) and text not in PLACEHOLDERS
 
     def setback(self, screen: str, report: Mapping[str, Any] | None) -> Setback | None:
+        if report is None and (self.busy(screen) or not self.prompt(screen)):
+            return None  # its turn goes on (it may be retrying by itself)
         lines = screen.splitlines()
         until = self.usage_limit(screen)
+        row = error_on_screen(lines)
         if report is not None:
             found = classify(str(report.get("error") or ""),
                              str(report.get("last_assistant_message") or ""))
-        elif self.busy(screen) or not self.prompt(screen):
-            return None  # its turn goes on (it may be retrying by itself)
         else:
-            row = error_on_screen(lines)
             found = classify("", lines[row]) if row is not None else None
         if found is None and until is None:
             return None
         kind, reason = found or ("limit", "usage limit")
         worked = worked_in_transcript(report) if report is not None else None
-        if worked is None:
-            row = error_on_screen(lines)
-            worked = worked_before(lines, row, "❯ ") if row is not None else None
+        if worked is None and row is not None:
+            worked = worked_before(lines, row, "❯ ")
         return Setback(kind, reason, until, worked)
 
     def usage_limit(self, screen: str) -> float | None:

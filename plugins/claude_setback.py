@@ -1,6 +1,7 @@
 """Claude Code's failed turns: which are the account's or the API's, and whether work was done.
 
-Measured with Claude Code 2.1.330 against a model server that refuses turns:
+Measured by hand with Claude Code 2.1.330 against a model server that refuses turns
+(``tests/test_real_agents.py`` runs the 90 s 429 and a 20 s 529 in CI):
 
 * A refusal it will not wait out (a 429 whose ``retry-after`` is long, a 5xx after ten
   retries over about four minutes) ends the turn with ``● API Error: …`` as its last

@@ -168,9 +168,17 @@ def test_a_rate_limit_holds_the_account_and_no_task_fails(tmp_path: Path):
         store.put(project, f"t{i}.md", f"task {i}", time.time() - 60 + i)
     config = replace(_config(tmp_path, 2), hold_backoff=0.3)
 
+    class TeamAccount:  # whose credentials the agent runs on: the account that is held
+        @staticmethod
+        @dispatchd.hookimpl
+        def agent_account(agent: object) -> str:
+            return "claude-team-a"
+
     async def scenario() -> None:
-        async with run_engine(config, store=store, transport=fake) as engine:
+        async with run_engine(config, store=store, transport=fake,
+                              pm=plugin_manager(TeamAccount())) as engine:
             await _until(lambda: engine.accounts.holds.holds)
+            assert set(engine.accounts.holds.holds) == {"claude-team-a"}
             await _until(lambda: len(store.names(project, "done")) == 3, 20)
             assert not engine.accounts.holds.holds
 

@@ -515,3 +515,15 @@ def test_the_types_a_plugin_needs_come_from_the_package_root():
     assert hookimpl is dispatchd.hookimpl
     with pytest.raises(AttributeError):
         dispatchd.Nothing  # noqa: B018
+
+
+def test_agent_account_default_and_override(pm):
+    assert pm.hook.agent_account(agent=CLAUDE, config=CONFIG) == "claude"
+
+    class Team:
+        @dispatchd.hookimpl
+        def agent_account(self, agent):  # type: ignore[no-untyped-def]
+            return f"{agent.name}-team-a"
+
+    pm.register(Team())
+    assert pm.hook.agent_account(agent=CLAUDE, config=CONFIG) == "claude-team-a"
