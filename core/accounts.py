@@ -198,7 +198,8 @@ class AccountGuard:
 
     def _changed(self) -> None:
         with contextlib.suppress(OSError):
-            write_atomic(self.path, json.dumps(self.holds.to_json(), indent=1).encode())
+            write_atomic(self.path, json.dumps(self.holds.to_json(), indent=1).encode(),
+                         durable=False)  # no fsync on the event loop; a lost hold is re-learned
         self._wake_when_due()
         self.engine.status_soon()
 
