@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from harness import wait_for
 
 from dispatchd.occupant import OURS, PERSON, SHELL, cells, empty_prompt, occupant_of
 from dispatchd.shellenv import find_program, resolve_in_shell
@@ -107,6 +109,9 @@ def test_a_login_shell_answers_what_its_rc_files_add(tmp_path):
     shell = subprocess.Popen(["/bin/sh", "-c", "sleep 30"], cwd=tmp_path,
                              env={"HOME": str(home), "PATH": "/usr/bin:/bin"})
     try:
+        # until the child has exec'd the shell: before, /proc shows pytest's process
+        wait_for(lambda: Path(f"/proc/{shell.pid}/cmdline").read_bytes().startswith(b"/bin/sh"),
+                 10, "the shell started")
         found = resolve_in_shell(shell.pid, "myagent")
         assert found.found == str(agent) and found.certain
         assert resolve_in_shell(shell.pid, "no-such-agent-here").found is None
